@@ -1,0 +1,1 @@
+"""Stage 1 of the pipeline: files on disk -> plain data with source positions."""

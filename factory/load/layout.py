@@ -1,0 +1,101 @@
+"""Where things live: the specs folder, DAG ids from paths, and defaults chains.
+
+The DAG id is the spec's path under specs/ with '/' turned into '.', so ids cannot
+collide and a worker can find the one file it needs from a DAG id alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SPEC_SUFFIX = ".yaml"
+PLATFORM_FILE = "_platform.yaml"
+DEFAULTS_FILE = "_defaults.yaml"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A specs folder and the schemas that govern it."""
+
+    specs_dir: Path
+    schema_dir: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> Project:
+        """The project whose specs/ and schemas/ sit in `root`."""
+        root = Path(root)
+        return cls(specs_dir=root / "specs", schema_dir=root / "schemas")
+
+    @classmethod
+    def containing(cls, path: str | os.PathLike[str]) -> Project:
+        """The project a spec file or folder belongs to: the nearest folder above it named specs/
+        with a schemas/ beside it; otherwise the checkout this package sits in."""
+        here = Path(path).resolve()
+        for folder in (here, *here.parents):
+            if folder.name == "specs" and (folder.parent / "schemas").is_dir():
+                return cls.at(folder.parent)
+        return cls.at(Path(__file__).resolve().parents[2])
+
+    @property
+    def platform_file(self) -> Path:
+        return self.specs_dir / PLATFORM_FILE
+
+    def dag_id(self, spec_path: Path) -> str:
+        rel = spec_path.relative_to(self.specs_dir).with_suffix("")
+        return ".".join(rel.parts)
+
+    def spec_path(self, dag_id: str) -> Path:
+        """The file a DAG id comes from (it may not exist)."""
+        return self.specs_dir.joinpath(*dag_id.split(".")).with_suffix(SPEC_SUFFIX)
+
+    def relative(self, path: Path) -> str:
+        """How diagnostics name a file: relative to the folder holding specs/."""
+        try:
+            return str(path.relative_to(self.specs_dir.parent))
+        except ValueError:
+            return str(path)
+
+    def spec_files(self, under: Path | None = None) -> list[Path]:
+        """Every spec under specs/ (or a folder in it), sorted; names starting with '_' or '.'
+        are not specs."""
+        found: list[Path] = []
+        for folder, dirs, files in os.walk(under or self.specs_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+            found.extend(Path(folder) / f for f in sorted(files) if is_spec_name(f))
+        return found
+
+    def defaults_chain(self, spec_path: Path) -> list[Path]:
+        """The _defaults.yaml files that apply to a spec, outermost first."""
+        chain = []
+        folder = spec_path.parent
+        while True:
+            candidate = folder / DEFAULTS_FILE
+            if candidate.is_file():
+                chain.append(candidate)
+            if folder == self.specs_dir or folder == folder.parent:
+                break
+            folder = folder.parent
+        return chain[::-1]
+
+
+def is_spec_name(filename: str) -> bool:
+    return filename.endswith((".yaml", ".yml")) and not filename.startswith(("_", "."))
+
+
+def name_problems(project: Project, spec_path: Path) -> list[str]:
+    """Why a spec's path cannot become a DAG id, if it cannot."""
+    problems = []
+    if spec_path.suffix != SPEC_SUFFIX:
+        problems.append(f"spec files end in '{SPEC_SUFFIX}': rename {spec_path.name} to {spec_path.stem}{SPEC_SUFFIX}")
+    rel = spec_path.relative_to(project.specs_dir).with_suffix("")
+    for part in rel.parts:
+        if not NAME.match(part):
+            problems.append(
+                f"'{part}' cannot be part of a DAG id: use letters, digits, '-' and '_' "
+                "(no dots or spaces) in spec file and folder names"
+            )
+    return problems

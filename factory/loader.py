@@ -1,0 +1,98 @@
+"""What the file in dags/ calls: one DAG per spec, and every broken spec reported.
+
+A broken spec never hides the others: each spec is read and compiled on its own,
+and all problems are raised together from a sentinel DAG's `validate()`, which
+Airflow records as the loader file's import error (shown by the UI and by
+`airflow dags list-import-errors`) while it still bags every good DAG.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from factory.compile import RuntimeError_, detect_runtime
+from factory.compile.airflow_compat import DAG, get_parsing_context
+from factory.diagnostics import Diagnostic, SpecError
+from factory.load.layout import Project
+from factory.read import Reader
+
+log = logging.getLogger(__name__)
+SENTINEL_DAG_ID = "factory_spec_errors"
+
+
+class SpecErrors(Exception):
+    """Raised from the sentinel DAG: the message is what Airflow shows as the import error."""
+
+
+class _BrokenSpecs(DAG):  # type: ignore[misc,valid-type]
+    """Never bagged: its validation fails with every spec problem of this parse."""
+
+    def validate(self) -> None:
+        raise SpecErrors(self.doc_md)
+
+
+def project_for(dags_folder: Path) -> Project:
+    """Where the specs are: FACTORY_HOME, else beside the loader (as copied to MWAA),
+    else one level up (a repository checkout)."""
+    home = os.environ.get("FACTORY_HOME")
+    if home:
+        return Project.at(home)
+    if (dags_folder / "specs").is_dir():
+        return Project.at(dags_folder)
+    return Project.at(dags_folder.parent)
+
+
+def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
+    """Put one DAG per spec into `namespace` (the loader module's globals)."""
+    project = project_for(Path(loader_file).resolve().parent)
+    problems: list[Diagnostic] = []
+    try:
+        runtime = detect_runtime()
+        reader = Reader(project)
+        platform = reader.read_platform()
+    except RuntimeError_ as exc:
+        problems.append(Diagnostic(loader_file, 0, 0, str(exc), "runtime"))
+    except SpecError as exc:
+        problems.extend(exc.diagnostics)
+    if problems:
+        # Without a runtime or platform no spec can compile correctly; say so once.
+        _report(namespace, problems)
+        return problems
+
+    for path in _wanted_specs(project):
+        try:
+            spec = reader.read_spec(path)
+            from factory.compile.dag import build_dag
+
+            namespace[spec.dag_id] = build_dag(spec, platform, runtime)
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+        except Exception as exc:
+            log.exception("factory: could not compile %s", path)
+            problems.append(Diagnostic(project.relative(path), 0, 0, f"cannot compile: {type(exc).__name__}: {exc}"))
+    if problems:
+        _report(namespace, problems)
+    return problems
+
+
+def _wanted_specs(project: Project) -> list[Path]:
+    """All specs, or only the one a worker is about to run (the DAG id names its file)."""
+    dag_id = get_parsing_context().dag_id
+    if dag_id:
+        path = project.spec_path(dag_id)
+        if path.is_file():
+            return [path]
+    return project.spec_files()
+
+
+def _report(namespace: dict[str, Any], problems: list[Diagnostic]) -> None:
+    files = sorted({d.path for d in problems})
+    text = f"{len(files)} spec file(s) could not be loaded; every other spec was:\n" + "\n".join(
+        str(d) for d in problems
+    )
+    for line in text.splitlines():
+        log.error("factory: %s", line)
+    namespace[SENTINEL_DAG_ID] = _BrokenSpecs(dag_id=SENTINEL_DAG_ID, schedule=None, doc_md=text)

@@ -1,0 +1,79 @@
+"""Merged, validated spec data -> the frozen model."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import date
+from typing import Any
+
+from factory.model.platform import MwaaPlatform, OnpremPlatform, Platform
+from factory.model.spec import DEFAULT_CPU, DEFAULT_MEMORY_MIB, DEFAULT_RETRY_DELAY, Spec, Task
+from factory.model.units import parse_duration, parse_memory_mib
+
+
+def _text(value: Any) -> str:
+    # YAML reads `true`/`7` as bool/int; a container sees text, spelt the YAML way.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
+    retries = data.get("retries", 0)
+    retry_delay = parse_duration(data["retry_delay"]) if "retry_delay" in data else DEFAULT_RETRY_DELAY
+    timeout = parse_duration(data["timeout"]) if "timeout" in data else None
+    tasks = tuple(_build_task(name, task, retries, retry_delay, timeout) for name, task in data["tasks"].items())
+    return Spec(
+        dag_id=dag_id,
+        path=path,
+        description=data["description"],
+        owner=data["owner"],
+        schedule=data.get("schedule"),
+        start_date=date.fromisoformat(data["start_date"]),
+        catchup=data.get("catchup", False),
+        tags=tuple(data.get("tags", ())),
+        max_active_runs=data.get("max_active_runs", 1),
+        tasks=tasks,
+    )
+
+
+def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any, timeout: Any) -> Task:
+    command = task.get("command")
+    if isinstance(command, str):
+        command = shlex.split(command)
+    onprem = task.get("onprem", {})
+    mwaa = task.get("mwaa", {})
+    return Task(
+        name=name,
+        image=task["image"],
+        command=tuple(_text(c) for c in command) if command is not None else None,
+        env=tuple((k, _text(v)) for k, v in task.get("env", {}).items()),
+        secrets=tuple(task.get("secrets", {}).items()),
+        cpu=float(task.get("cpu", DEFAULT_CPU)),
+        memory_mib=parse_memory_mib(task["memory"]) if "memory" in task else DEFAULT_MEMORY_MIB,
+        depends_on=tuple(task.get("depends_on", ())),
+        retries=task.get("retries", retries),
+        retry_delay=parse_duration(task["retry_delay"]) if "retry_delay" in task else retry_delay,
+        timeout=parse_duration(task["timeout"]) if "timeout" in task else timeout,
+        docker_conn_id=onprem.get("docker_conn_id"),
+        network_mode=onprem.get("network_mode"),
+        shm_size_mib=parse_memory_mib(onprem["shm_size"]) if "shm_size" in onprem else None,
+        task_definition=mwaa.get("task_definition"),
+    )
+
+
+def build_platform(data: dict[str, Any]) -> Platform:
+    onprem = OnpremPlatform(**data.get("onprem", {}))
+    mwaa_data = data.get("mwaa")
+    mwaa = None
+    if mwaa_data is not None:
+        fields = dict(mwaa_data)
+        for key in ("subnets", "security_groups"):
+            if isinstance(fields.get(key), list):
+                fields[key] = tuple(fields[key])
+        if "capacity_provider_strategy" in fields:
+            fields["capacity_provider_strategy"] = tuple(
+                tuple(sorted(item.items())) for item in fields["capacity_provider_strategy"]
+            )
+        mwaa = MwaaPlatform(**fields)
+    return Platform(onprem=onprem, mwaa=mwaa)

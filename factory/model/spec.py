@@ -1,0 +1,47 @@
+"""The model of one spec: what was validated, frozen so it cannot drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+DEFAULT_CPU = 0.25
+DEFAULT_MEMORY_MIB = 512
+DEFAULT_RETRY_DELAY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One container task, with every default already applied."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] | None  # None: the image's own command
+    env: tuple[tuple[str, str], ...]
+    secrets: tuple[tuple[str, str], ...]  # (ENV_VAR, secret name); never a value
+    cpu: float  # vCPUs
+    memory_mib: int
+    depends_on: tuple[str, ...]
+    retries: int
+    retry_delay: timedelta
+    timeout: timedelta | None
+    docker_conn_id: str | None = None  # onprem block
+    network_mode: str | None = None  # onprem block
+    shm_size_mib: int | None = None  # onprem block
+    task_definition: str | None = None  # mwaa block: an existing task definition
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One pipeline, ready to compile for any runtime."""
+
+    dag_id: str
+    path: str  # the spec file, relative to the specs folder
+    description: str
+    owner: str
+    schedule: str | None
+    start_date: date
+    catchup: bool
+    tags: tuple[str, ...]
+    max_active_runs: int
+    tasks: tuple[Task, ...]  # in the file's order

@@ -1,0 +1,1 @@
+"""Reporters: diagnostics -> text for people, GitHub annotations, or JSON for tools."""

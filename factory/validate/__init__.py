@@ -1,0 +1,1 @@
+"""Stage 2 of the pipeline: plain data -> diagnostics (schema first, then meaning)."""

@@ -1,0 +1,165 @@
+"""JSON Schema validation with compiler-quality messages.
+
+The schema files in `schemas/` are the single source of truth; this module only
+turns jsonschema's errors into messages an analyst can act on, located on the
+offending key or value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from factory.diagnostics import Diagnostic
+from factory.load.yaml import Document
+
+SCHEMA_FILES = {"spec": "spec.schema.json", "defaults": "defaults.schema.json", "platform": "platform.schema.json"}
+
+
+@cache
+def validator(schema_dir: str, kind: str) -> Any:
+    """The compiled validator for one kind of file; built once per process."""
+    # Imported here so that parsing from the cache never pays for jsonschema.
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = {name: json.loads((Path(schema_dir) / file).read_text()) for name, file in SCHEMA_FILES.items()}
+    registry: Registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
+    return Draft202012Validator(schemas[kind], registry=registry)
+
+
+def check(doc: Document, schema_dir: str, kind: str) -> list[Diagnostic]:
+    """Every schema error of the document, in file order."""
+    found = [_diagnose(doc, error) for error in validator(schema_dir, kind).iter_errors(doc.data)]
+    unique = {(d.line, d.column, d.message): d for d in found}
+    return sorted(unique.values(), key=lambda d: (d.line, d.column))
+
+
+def _name(path: tuple[Any, ...]) -> str:
+    """How a user would call the place: `tasks.extract.memory`."""
+    return ".".join(str(p) for p in path) or "the file"
+
+
+def _what(path: tuple[Any, ...]) -> str:
+    if len(path) >= 2 and path[0] == "tasks":
+        if len(path) == 2:
+            return f"task '{path[1]}'"
+        return f"'{_name(path[2:])}' of task '{path[1]}'"
+    return f"'{_name(path)}'" if path else "the file"
+
+
+_TYPE_NAMES = {
+    "object": "a mapping (key: value)",
+    "array": "a list",
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return f"the string '{value}'"
+
+
+def _types(schema: Any) -> list[str]:
+    """The JSON types a schema (or any of its alternatives) accepts."""
+    if not isinstance(schema, dict):
+        return []
+    own = schema.get("type")
+    if own is not None:
+        return [own] if isinstance(own, str) else list(own)
+    alternatives = schema.get("oneOf") or schema.get("anyOf") or []
+    return [t for alt in alternatives for t in _types(alt)]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {dict: "object", list: "array", str: "string", float: "number"}.get(type(value), "?")
+
+
+def _fits_a_type(value: Any, schema: Any) -> bool:
+    kind, types = _json_type(value), _types(schema)
+    return kind in types or (kind == "integer" and "number" in types)
+
+
+def _expected(schema: Any) -> str:
+    names = [_TYPE_NAMES.get(t, t) for t in _types(schema)]
+    return " or ".join(dict.fromkeys(names)) or "something else"
+
+
+def _described(schema: Any) -> str:
+    desc = schema.get("description", "") if isinstance(schema, dict) else ""
+    return f": {desc}" if desc else ""
+
+
+def _diagnose(doc: Document, error: Any) -> Diagnostic:
+    path = tuple(error.absolute_path)
+    rule = "/".join(str(p) for p in error.absolute_schema_path)
+    kind = error.validator
+    value = error.instance
+
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = [k for k in value if k not in allowed]
+        key = extras[0] if extras else "?"
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        where = f" in {_what(path)}" if path else ""
+        return doc.error((*path, key), f"unknown key '{key}'{where}", key=True, rule=rule, hint=hint)
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return doc.error(path, f"{_what(path)} is missing the required key '{missing}'", rule=rule)
+    if kind in ("oneOf", "anyOf") and _fits_a_type(value, error.schema):
+        # The value has a fitting type but fits no alternative: say what is expected.
+        return doc.error(path, f"{_what(path)}: '{value}' is not valid{_described(error.schema)}", rule=rule)
+    if kind in ("type", "oneOf", "anyOf"):
+        if not path:
+            return doc.error(
+                path,
+                f"the file must be a mapping of keys such as description, schedule and tasks, not {_type_of(value)}",
+                rule=rule,
+            )
+        return doc.error(path, f"{_what(path)} must be {_expected(error.schema)}, not {_type_of(value)}", rule=rule)
+    if "propertyNames" in error.absolute_schema_path:
+        rule_text = _NAME_RULES.get(str(path[-1]) if path else "", "")
+        return doc.error((*path, value), f"invalid name '{value}' in {_what(path)}: {rule_text}", key=True, rule=rule)
+    if kind == "pattern":
+        return doc.error(path, f"{_what(path)}: '{value}' is not valid{_described(error.schema)}", rule=rule)
+    if kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        return doc.error(path, f"{_what(path)}: '{value}' is not one of {options}", rule=rule)
+    if kind in ("minProperties", "minItems", "minLength") and not value:
+        return doc.error(path, f"{_what(path)} must not be empty", rule=rule)
+    if kind == "uniqueItems":
+        return doc.error(path, f"{_what(path)} lists the same value twice", rule=rule)
+    return doc.error(path, f"{_what(path)}: {error.message}", rule=rule)
+
+
+_ENV_NAME = "letters, digits and underscores, not starting with a digit"
+_NAME_RULES = {
+    "tasks": "task names are letters, digits and underscores, starting with a letter (at most 64)",
+    "env": _ENV_NAME,
+    "secrets": _ENV_NAME,
+}

@@ -1,0 +1,115 @@
+"""Checks the schema cannot express: references between tasks, cycles, dates, cron."""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from datetime import date
+from typing import Any
+
+from factory.diagnostics import Diagnostic
+from factory.load.yaml import Document
+from factory.model.units import parse_duration
+from factory.validate.cron import cron_problem
+
+
+def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -> list[Diagnostic]:
+    """Every semantic problem of a spec whose files each passed the schema.
+
+    `merged` is the spec with its defaults applied; `origin` names the file each
+    top-level key came from, so a bad value inherited from a defaults file is
+    reported where it was written.
+    """
+    problems: list[Diagnostic] = []
+    for key, what in (("owner", "an owner"), ("start_date", "a start_date")):
+        if key not in merged:
+            problems.append(
+                spec.error((), f"the spec has no {key}: set {what} here or in a _defaults.yaml above it", rule=key)
+            )
+    if "start_date" in merged:
+        try:
+            date.fromisoformat(merged["start_date"])
+        except ValueError:
+            doc = origin["start_date"]
+            problems.append(doc.error(("start_date",), f"'{merged['start_date']}' is not a real date", rule="date"))
+    schedule = merged.get("schedule")
+    if isinstance(schedule, str) and not schedule.startswith("@"):
+        problem = cron_problem(schedule)
+        if problem:
+            problems.append(origin["schedule"].error(("schedule",), f"invalid cron schedule: {problem}", rule="cron"))
+    for key in ("timeout", "retry_delay"):
+        if key in merged and parse_duration(merged[key]).total_seconds() == 0:
+            problems.append(origin[key].error((key,), f"{key} must be longer than zero", rule="duration"))
+    tasks: dict[str, dict[str, Any]] = merged.get("tasks", {})
+    for name, task in tasks.items():
+        problems.extend(_task_problems(spec, name, task, tasks))
+    problems.extend(_cycle_problems(spec, tasks))
+    return problems
+
+
+def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[str, Any]) -> list[Diagnostic]:
+    problems = []
+    for i, target in enumerate(task.get("depends_on", [])):
+        where = ("tasks", name, "depends_on", i)
+        if target == name:
+            problems.append(spec.error(where, f"task '{name}' depends on itself", rule="depends_on"))
+        elif target not in tasks:
+            close = difflib.get_close_matches(target, list(tasks), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"tasks in this spec: {', '.join(tasks)}"
+            problems.append(
+                spec.error(
+                    where,
+                    f"task '{name}' depends on '{target}', which is not a task of this spec",
+                    rule="depends_on",
+                    hint=hint,
+                )
+            )
+    command = task.get("command")
+    if isinstance(command, str):
+        try:
+            shlex.split(command)
+        except ValueError as exc:
+            problems.append(spec.error(("tasks", name, "command"), f"cannot split the command: {exc}", rule="command"))
+    for key in ("timeout", "retry_delay"):
+        if key in task and parse_duration(task[key]).total_seconds() == 0:
+            problems.append(spec.error(("tasks", name, key), f"{key} must be longer than zero", rule="duration"))
+    return problems
+
+
+def _cycle_problems(spec: Document, tasks: dict[str, dict[str, Any]]) -> list[Diagnostic]:
+    """Report each dependency cycle once, at the task where it was entered."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = dict.fromkeys(tasks, WHITE)
+    problems = []
+    for start in tasks:
+        if colour[start] != WHITE:
+            continue
+        # Iterative DFS: a spec may hold up to 200 tasks; recursion is not worth the risk.
+        stack: list[tuple[str, list[str]]] = [(start, list(tasks[start].get("depends_on", [])))]
+        trail = [start]
+        colour[start] = GREY
+        while stack:
+            node, pending = stack[-1]
+            if not pending:
+                colour[node] = BLACK
+                stack.pop()
+                trail.pop()
+                continue
+            nxt = pending.pop(0)
+            if nxt not in tasks or nxt == node:
+                continue  # reported above
+            if colour[nxt] == GREY:
+                loop = [*trail[trail.index(nxt) :], nxt]
+                index = tasks[node]["depends_on"].index(nxt)
+                problems.append(
+                    spec.error(
+                        ("tasks", node, "depends_on", index),
+                        "dependency cycle: " + " -> ".join(reversed(loop)),
+                        rule="depends_on",
+                    )
+                )
+            elif colour[nxt] == WHITE:
+                colour[nxt] = GREY
+                trail.append(nxt)
+                stack.append((nxt, list(tasks[nxt].get("depends_on", []))))
+    return problems
