@@ -28,7 +28,7 @@ def lint_paths(paths: list[Path]) -> LintResult:
     for path in paths:
         project = Project.containing(path)
         if project.specs_dir not in readers:
-            reader = Reader(project)
+            reader = Reader(project, display_base=Path.cwd())
             platform = None
             try:
                 platform = reader.read_platform()

@@ -21,13 +21,15 @@ from factory.validate import schema, semantic
 class Reader:
     """Reads specs of one project; each defaults file is read once however many specs share it."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, display_base: Path | None = None) -> None:
+        """`display_base`: diagnostics name files relative to it (default: the project's root)."""
         self.project = project
+        self._base = (display_base or project.specs_dir.parent).resolve()
         self._schema_dir = str(project.schema_dir)
         self._defaults: dict[Path, Document | SpecError] = {}
 
     def _checked(self, path: Path, kind: str) -> Document:
-        doc = _load(self.project, path)
+        doc = load_file(str(path), name=self._name(path))
         problems = schema.check(doc, self._schema_dir, kind)
         if problems:
             raise SpecError(problems)
@@ -47,9 +49,11 @@ class Reader:
 
     def read_spec(self, path: Path) -> Spec:
         """The model of one spec, or a SpecError with every problem found in it."""
-        rel = self.project.relative(path)
+        rel = self._name(path)
         naming = [Diagnostic(rel, 0, 0, problem, "file-name") for problem in name_problems(self.project, path)]
-        doc = _load(self.project, path)
+        doc = load_file(str(path), name=rel)
+        if doc.data is None:
+            raise SpecError([*naming, Diagnostic(rel, 0, 0, "the file is empty: a spec needs description and tasks")])
         problems = naming + schema.check(doc, self._schema_dir, "spec")
         merged: dict[str, Any] = {}
         origin: dict[str, Document] = {}
@@ -58,21 +62,18 @@ class Reader:
                 defaults = self._defaults_doc(defaults_path)
             except SpecError as exc:
                 problems.append(
-                    Diagnostic(
-                        rel, 0, 0, f"its defaults file {self.project.relative(defaults_path)} is invalid", "defaults"
-                    )
+                    Diagnostic(rel, 0, 0, f"its defaults file {self._name(defaults_path)} is invalid", "defaults")
                 )
                 problems.extend(exc.diagnostics)
                 continue
             merged.update(defaults.data)
             origin.update(dict.fromkeys(defaults.data, defaults))
+        if isinstance(doc.data, dict):
+            merged.update(doc.data)
+            origin.update(dict.fromkeys(doc.data, doc))
+            problems.extend(semantic.check(merged, origin, doc))
         if problems:
-            raise SpecError(problems)
-        merged.update(doc.data)
-        origin.update(dict.fromkeys(doc.data, doc))
-        problems = semantic.check(merged, origin, doc)
-        if problems:
-            raise SpecError(problems)
+            raise SpecError(sorted(problems, key=lambda d: (d.path != rel, d.path, d.line, d.column)))
         return build_spec(self.project.dag_id(path), rel, merged)
 
     def read_platform(self) -> Platform:
@@ -82,6 +83,9 @@ class Reader:
             return Platform()
         return build_platform(self._checked(path, "platform").data)
 
-
-def _load(project: Project, path: Path) -> Document:
-    return load_file(str(path), name=project.relative(path))
+    def _name(self, path: Path) -> str:
+        """How diagnostics name a file: relative to the display base when inside it."""
+        try:
+            return str(path.resolve().relative_to(self._base))
+        except ValueError:
+            return str(path)

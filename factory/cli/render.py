@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.spec.is_file():
         print(f"factory render: no such spec file: {args.spec}", file=sys.stderr)
         return 2
-    reader = Reader(Project.containing(args.spec))
+    reader = Reader(Project.containing(args.spec), display_base=Path.cwd())
     try:
         platform = reader.read_platform()
         spec = reader.read_spec(args.spec.resolve())

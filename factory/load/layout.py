@@ -14,6 +14,8 @@ from pathlib import Path
 SPEC_SUFFIX = ".yaml"
 PLATFORM_FILE = "_platform.yaml"
 DEFAULTS_FILE = "_defaults.yaml"
+# The schemas beside the package: in a checkout, and in the MWAA dags-folder layout.
+BUNDLED_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
@@ -32,13 +34,14 @@ class Project:
 
     @classmethod
     def containing(cls, path: str | os.PathLike[str]) -> Project:
-        """The project a spec file or folder belongs to: the nearest folder above it named specs/
-        with a schemas/ beside it; otherwise the checkout this package sits in."""
+        """The project a spec file or folder belongs to: its nearest folder named specs/,
+        with the schemas/ beside it, or else the schemas this package was installed with."""
         here = Path(path).resolve()
         for folder in (here, *here.parents):
-            if folder.name == "specs" and (folder.parent / "schemas").is_dir():
-                return cls.at(folder.parent)
-        return cls.at(Path(__file__).resolve().parents[2])
+            if folder.name == "specs":
+                schemas = folder.parent / "schemas"
+                return cls(specs_dir=folder, schema_dir=schemas if schemas.is_dir() else BUNDLED_SCHEMAS)
+        return cls(specs_dir=here if here.is_dir() else here.parent, schema_dir=BUNDLED_SCHEMAS)
 
     @property
     def platform_file(self) -> Path:

@@ -26,30 +26,45 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
             problems.append(
                 spec.error((), f"the spec has no {key}: set {what} here or in a _defaults.yaml above it", rule=key)
             )
-    if "start_date" in merged:
+    if isinstance(merged.get("start_date"), str):
         try:
             date.fromisoformat(merged["start_date"])
         except ValueError:
             doc = origin["start_date"]
             problems.append(doc.error(("start_date",), f"'{merged['start_date']}' is not a real date", rule="date"))
     schedule = merged.get("schedule")
-    if isinstance(schedule, str) and not schedule.startswith("@"):
+    if isinstance(schedule, str) and not schedule.startswith("@") and len(schedule.split()) == 5:
         problem = cron_problem(schedule)
         if problem:
             problems.append(origin["schedule"].error(("schedule",), f"invalid cron schedule: {problem}", rule="cron"))
     for key in ("timeout", "retry_delay"):
-        if key in merged and parse_duration(merged[key]).total_seconds() == 0:
+        if _zero_duration(merged.get(key)):
             problems.append(origin[key].error((key,), f"{key} must be longer than zero", rule="duration"))
-    tasks: dict[str, dict[str, Any]] = merged.get("tasks", {})
+    # The schema may have failed too: look only at what has the right shape, so every
+    # problem of the file is reported in one run without tripping over the others.
+    raw_tasks = merged.get("tasks")
+    tasks = {k: v for k, v in raw_tasks.items() if isinstance(v, dict)} if isinstance(raw_tasks, dict) else {}
     for name, task in tasks.items():
         problems.extend(_task_problems(spec, name, task, tasks))
     problems.extend(_cycle_problems(spec, tasks))
     return problems
 
 
+def _zero_duration(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and parse_duration(value).total_seconds() == 0
+    except ValueError:
+        return False  # the schema reports the shape
+
+
+def _depends_on(task: dict[str, Any]) -> list[str]:
+    value = task.get("depends_on")
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[str, Any]) -> list[Diagnostic]:
     problems = []
-    for i, target in enumerate(task.get("depends_on", [])):
+    for i, target in enumerate(_depends_on(task)):
         where = ("tasks", name, "depends_on", i)
         if target == name:
             problems.append(spec.error(where, f"task '{name}' depends on itself", rule="depends_on"))
@@ -71,7 +86,7 @@ def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[
         except ValueError as exc:
             problems.append(spec.error(("tasks", name, "command"), f"cannot split the command: {exc}", rule="command"))
     for key in ("timeout", "retry_delay"):
-        if key in task and parse_duration(task[key]).total_seconds() == 0:
+        if _zero_duration(task.get(key)):
             problems.append(spec.error(("tasks", name, key), f"{key} must be longer than zero", rule="duration"))
     return problems
 
@@ -85,7 +100,7 @@ def _cycle_problems(spec: Document, tasks: dict[str, dict[str, Any]]) -> list[Di
         if colour[start] != WHITE:
             continue
         # Iterative DFS: a spec may hold up to 200 tasks; recursion is not worth the risk.
-        stack: list[tuple[str, list[str]]] = [(start, list(tasks[start].get("depends_on", [])))]
+        stack: list[tuple[str, list[str]]] = [(start, _depends_on(tasks[start]))]
         trail = [start]
         colour[start] = GREY
         while stack:
@@ -100,7 +115,7 @@ def _cycle_problems(spec: Document, tasks: dict[str, dict[str, Any]]) -> list[Di
                 continue  # reported above
             if colour[nxt] == GREY:
                 loop = [*trail[trail.index(nxt) :], nxt]
-                index = tasks[node]["depends_on"].index(nxt)
+                index = _depends_on(tasks[node]).index(nxt)
                 problems.append(
                     spec.error(
                         ("tasks", node, "depends_on", index),
@@ -111,5 +126,5 @@ def _cycle_problems(spec: Document, tasks: dict[str, dict[str, Any]]) -> list[Di
             elif colour[nxt] == WHITE:
                 colour[nxt] = GREY
                 trail.append(nxt)
-                stack.append((nxt, list(tasks[nxt].get("depends_on", []))))
+                stack.append((nxt, _depends_on(tasks[nxt])))
     return problems
