@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import shlex
 from datetime import date
 from typing import Any
@@ -11,6 +12,8 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.units import parse_duration
 from factory.validate.cron import cron_problem
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # other shapes are the schema's to report
 
 
 def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -> list[Diagnostic]:
@@ -26,7 +29,7 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
             problems.append(
                 spec.error((), f"the spec has no {key}: set {what} here or in a _defaults.yaml above it", rule=key)
             )
-    if isinstance(merged.get("start_date"), str):
+    if isinstance(merged.get("start_date"), str) and _ISO_DATE.match(merged["start_date"]):
         try:
             date.fromisoformat(merged["start_date"])
         except ValueError:
@@ -119,7 +122,9 @@ def _cycle_problems(spec: Document, tasks: dict[str, dict[str, Any]]) -> list[Di
                 problems.append(
                     spec.error(
                         ("tasks", node, "depends_on", index),
-                        "dependency cycle: " + " -> ".join(reversed(loop)),
+                        "dependency cycle: "
+                        + " -> ".join(reversed(loop))
+                        + " (each must finish before the next starts)",
                         rule="depends_on",
                     )
                 )

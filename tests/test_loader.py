@@ -1,0 +1,150 @@
+"""Airflow's own DagBag over dags/: one DAG per spec, the right operators, and broken
+specs reported as import errors without hiding the good ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from factory.compile import RuntimeError_, detect_runtime
+from factory.load.layout import Project
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_IDS = sorted(Project.at(REPO).dag_id(p) for p in Project.at(REPO).spec_files())
+
+# Airflow's provider discovery imports each installed provider's package info, so a
+# missing provider is simulated one level down, where operators and hooks live.
+NO_AMAZON = "airflow.providers.amazon.aws"
+NO_DOCKER = "airflow.providers.docker.operators,airflow.providers.docker.hooks"
+
+# Run in a fresh interpreter: which provider modules get imported is the point of
+# some checks, and a DagBag in this process would share imports with other tests.
+_PARSE = textwrap.dedent(
+    """
+    import json, sys
+    blocked = [b for b in sys.argv[1].split(",") if b]
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if any(name == b or name.startswith(b + ".") for b in blocked):
+                raise ImportError(f"{name} is not installed on this runtime (blocked by the test)")
+    sys.meta_path.insert(0, Block())
+    from airflow.dag_processing.dagbag import DagBag
+    bag = DagBag(dag_folder=sys.argv[2])
+    print(json.dumps({
+        "errors": bag.import_errors,
+        "dags": {d.dag_id: {t.task_id: [type(t).__name__, sorted(t.upstream_task_ids), t.trigger_rule,
+                                        getattr(t, "is_teardown", False)]
+                            for t in d.tasks} for d in bag.dags.values()},
+    }))
+    """
+)
+
+
+def parse_dags(runtime: str, blocked: str = "", dags: Path = REPO / "dags", home: Path | None = None) -> dict:
+    env = {**os.environ, "FACTORY_RUNTIME": runtime}
+    if home:
+        env["FACTORY_HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE, blocked, str(dags)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_examples_exist() -> None:
+    assert len(EXAMPLE_IDS) >= 2
+
+
+def test_onprem_parse_gives_docker_tasks_and_a_cleanup_teardown_without_the_amazon_provider() -> None:
+    result = parse_dags("onprem", blocked=NO_AMAZON)
+    assert result["errors"] == {}
+    assert sorted(result["dags"]) == EXAMPLE_IDS
+    for dag_id, tasks in result["dags"].items():
+        cleanup = tasks.pop("cleanup")
+        assert cleanup[0] == "BashOperator"
+        assert cleanup[3] is True, f"{dag_id}: cleanup must be a teardown"
+        assert sorted(cleanup[1]) == sorted(tasks), f"{dag_id}: cleanup must wait for every task"
+        assert {t[0] for t in tasks.values()} == {"FactoryDockerOperator"}
+
+
+def test_mwaa_parse_gives_ecs_tasks_without_the_docker_provider() -> None:
+    result = parse_dags("mwaa", blocked=NO_DOCKER)
+    assert result["errors"] == {}
+    assert sorted(result["dags"]) == EXAMPLE_IDS
+    for tasks in result["dags"].values():
+        assert "cleanup" not in tasks
+        assert {t[0] for t in tasks.values()} == {"FactoryEcsRunTaskOperator"}
+
+
+def test_dependencies_follow_depends_on() -> None:
+    tasks = parse_dags("onprem")["dags"]["sales.daily_rollup"]
+    assert tasks["rollup"][1] == ["extract"]
+    assert tasks["extract"][1] == []
+
+
+def test_a_broken_spec_is_an_import_error_with_its_line_and_the_others_still_load(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    (tmp_path / "specs" / "sales" / "broken.yaml").write_text(
+        "description: broken\ntasks:\n  a:\n    image: img:1\n    dependson: [b]\n"
+    )
+    (tmp_path / "specs" / "garbage.yaml").write_bytes(b"a: [\n")
+    result = parse_dags("onprem", home=tmp_path)
+    assert sorted(result["dags"]) == EXAMPLE_IDS
+    (message,) = result["errors"].values()
+    assert "specs/sales/broken.yaml:5:5: unknown key 'dependson'" in message
+    assert "did you mean 'depends_on'?" in message
+    assert "specs/garbage.yaml:2:1: invalid YAML" in message
+
+
+def test_a_broken_platform_file_is_reported_and_builds_nothing_wrong(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    (tmp_path / "specs" / "_platform.yaml").write_text("onprem:\n  docker_uri: tcp://x\n")
+    result = parse_dags("onprem", home=tmp_path)
+    assert result["dags"] == {}
+    (message,) = result["errors"].values()
+    assert "specs/_platform.yaml:2:3: unknown key 'docker_uri'" in message
+
+
+def test_parsing_context_builds_only_the_dag_being_run(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    # A broken neighbour proves the other files were not even read.
+    (tmp_path / "specs" / "zz_broken.yaml").write_text("not: [valid\n")
+    env_backup = dict(os.environ)
+    try:
+        os.environ["_AIRFLOW_PARSING_CONTEXT_DAG_ID"] = "sales.daily_rollup"
+        os.environ["_AIRFLOW_PARSING_CONTEXT_TASK_ID"] = "extract"
+        result = parse_dags("onprem", home=tmp_path)
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    assert list(result["dags"]) == ["sales.daily_rollup"]
+    assert result["errors"] == {}
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "onprem"),
+        ({"AIRFLOW_ENV_NAME": "prod"}, "mwaa"),
+        ({"MWAA_AIRFLOW_COMPONENT": "worker"}, "mwaa"),
+        ({"MWAA_AIRFLOW_COMPONENT": "worker", "FACTORY_RUNTIME": "onprem"}, "onprem"),
+        ({"FACTORY_RUNTIME": " MWAA "}, "mwaa"),
+    ],
+)
+def test_runtime_detection(environ: dict[str, str], expected: str) -> None:
+    assert detect_runtime(environ) == expected
+
+
+def test_an_unknown_runtime_is_refused() -> None:
+    with pytest.raises(RuntimeError_, match="not one of onprem, mwaa"):
+        detect_runtime({"FACTORY_RUNTIME": "k8s"})
