@@ -15,26 +15,40 @@ from typing import Any
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
+from factory.validate.fast import Compiler
 
 SCHEMA_FILES = {"spec": "spec.schema.json", "defaults": "defaults.schema.json", "platform": "platform.schema.json"}
 
 
 @cache
+def _documents(schema_dir: str) -> dict[str, dict[str, Any]]:
+    return {file: json.loads((Path(schema_dir) / file).read_text()) for file in SCHEMA_FILES.values()}
+
+
+@cache
+def fast_check(schema_dir: str, kind: str) -> Any:
+    """The yes/no checker for one kind of file; compiled once per process."""
+    return Compiler(_documents(schema_dir)).compile(SCHEMA_FILES[kind])
+
+
+@cache
 def validator(schema_dir: str, kind: str) -> Any:
-    """The compiled validator for one kind of file; built once per process."""
-    # Imported here so that parsing from the cache never pays for jsonschema.
+    """The explaining validator for one kind of file; built only when a file is invalid."""
+    # Imported here: valid files never pay for jsonschema.
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    schemas = {name: json.loads((Path(schema_dir) / file).read_text()) for name, file in SCHEMA_FILES.items()}
+    schemas = _documents(schema_dir)
     registry: Registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
     )
-    return Draft202012Validator(schemas[kind], registry=registry)
+    return Draft202012Validator(schemas[SCHEMA_FILES[kind]], registry=registry)
 
 
 def check(doc: Document, schema_dir: str, kind: str) -> list[Diagnostic]:
     """Every schema error of the document, in file order."""
+    if fast_check(schema_dir, kind)(doc.data):
+        return []
     found = [_diagnose(doc, error) for error in validator(schema_dir, kind).iter_errors(doc.data)]
     unique = {(d.line, d.column, d.message): d for d in found}
     return sorted(unique.values(), key=lambda d: (d.line, d.column))
