@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from factory.cache import SpecCache, default_dir
 from factory.compile import RuntimeError_, detect_runtime
 from factory.compile.airflow_compat import DAG, get_parsing_context
 from factory.diagnostics import Diagnostic, SpecError
-from factory.load.layout import Project
+from factory.load.layout import Project, schema_files
 from factory.read import Reader
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     try:
         runtime = detect_runtime()
-        reader = Reader(project)
+        reader = Reader(project, cache=SpecCache(default_dir(), schema_files(project)))
         platform = reader.read_platform()
     except RuntimeError_ as exc:
         problems.append(Diagnostic(loader_file, 0, 0, str(exc), "runtime"))

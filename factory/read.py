@@ -6,12 +6,14 @@ DAG loader share it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from factory.cache import SpecCache
 from factory.diagnostics import Diagnostic, SpecError
 from factory.load.layout import Project, name_problems
-from factory.load.yaml import Document, load_file
+from factory.load.yaml import Document, decode, parse, read_bytes
 from factory.model.build import build_platform, build_spec
 from factory.model.platform import Platform
 from factory.model.spec import Spec
@@ -19,27 +21,41 @@ from factory.validate import schema, semantic
 
 
 class Reader:
-    """Reads specs of one project; each defaults file is read once however many specs share it."""
+    """Reads the specs of one project. Each defaults file is read once however many
+    specs share it, and with a cache, an unchanged spec is not parsed again at all."""
 
-    def __init__(self, project: Project, display_base: Path | None = None) -> None:
+    def __init__(self, project: Project, display_base: Path | None = None, cache: SpecCache | None = None) -> None:
         """`display_base`: diagnostics name files relative to it (default: the project's root)."""
         self.project = project
-        self._base = (display_base or project.specs_dir.parent).resolve()
+        self.cache = cache
+        self._base = str((display_base or project.specs_dir.parent).resolve()) + os.sep
         self._schema_dir = str(project.schema_dir)
+        self._raw: dict[Path, bytes] = {}
         self._defaults: dict[Path, Document | SpecError] = {}
 
-    def _checked(self, path: Path, kind: str) -> Document:
-        doc = load_file(str(path), name=self._name(path))
+    def _name(self, path: Path) -> str:
+        """How diagnostics name a file: relative to the display base when inside it."""
+        text = os.path.abspath(path)  # no resolve(): one lstat per folder per spec adds up
+        return text[len(self._base) :] if text.startswith(self._base) else str(path)
+
+    def _checked(self, path: Path, kind: str, raw: bytes | None = None) -> Document:
+        name = self._name(path)
+        doc = parse(name, decode(name, raw if raw is not None else read_bytes(str(path), name)))
         problems = schema.check(doc, self._schema_dir, kind)
         if problems:
             raise SpecError(problems)
         return doc
 
+    def _defaults_raw(self, path: Path) -> bytes:
+        if path not in self._raw:
+            self._raw[path] = read_bytes(str(path), self._name(path))
+        return self._raw[path]
+
     def _defaults_doc(self, path: Path) -> Document:
         cached = self._defaults.get(path)
         if cached is None:
             try:
-                cached = self._checked(path, "defaults")
+                cached = self._checked(path, "defaults", self._defaults_raw(path))
             except SpecError as exc:
                 cached = exc
             self._defaults[path] = cached
@@ -51,13 +67,33 @@ class Reader:
         """The model of one spec, or a SpecError with every problem found in it."""
         rel = self._name(path)
         naming = [Diagnostic(rel, 0, 0, problem, "file-name") for problem in name_problems(self.project, path)]
-        doc = load_file(str(path), name=rel)
+        if naming:
+            raise SpecError(naming)
+        chain = self.project.defaults_chain(path)
+        raw = read_bytes(str(path), rel)
+        key = None
+        if self.cache is not None:
+            try:
+                key = self.cache.key(raw, [self._defaults_raw(p) for p in chain])
+            except SpecError:
+                key = None  # an unreadable defaults file is reported below
+            merged = self.cache.get(key) if key else None
+            if merged is not None:
+                return build_spec(self.project.dag_id(path), rel, merged)
+        merged = self._validate(path, rel, raw, chain)
+        if key:
+            self.cache.put(key, merged)  # type: ignore[union-attr]
+        return build_spec(self.project.dag_id(path), rel, merged)
+
+    def _validate(self, path: Path, rel: str, raw: bytes, chain: list[Path]) -> dict[str, Any]:
+        """Schema and semantic checks of a spec with its defaults: the merged data, or every problem."""
+        doc = parse(rel, decode(rel, raw))
         if doc.data is None:
-            raise SpecError([*naming, Diagnostic(rel, 0, 0, "the file is empty: a spec needs description and tasks")])
-        problems = naming + schema.check(doc, self._schema_dir, "spec")
+            raise SpecError([Diagnostic(rel, 0, 0, "the file is empty: a spec needs description and tasks")])
+        problems = schema.check(doc, self._schema_dir, "spec")
         merged: dict[str, Any] = {}
         origin: dict[str, Document] = {}
-        for defaults_path in self.project.defaults_chain(path):
+        for defaults_path in chain:
             try:
                 defaults = self._defaults_doc(defaults_path)
             except SpecError as exc:
@@ -74,7 +110,7 @@ class Reader:
             problems.extend(semantic.check(merged, origin, doc))
         if problems:
             raise SpecError(sorted(problems, key=lambda d: (d.path != rel, d.path, d.line, d.column)))
-        return build_spec(self.project.dag_id(path), rel, merged)
+        return merged
 
     def read_platform(self) -> Platform:
         """The platform file's model; no file means on-prem defaults and no MWAA settings."""
@@ -82,10 +118,3 @@ class Reader:
         if not path.is_file():
             return Platform()
         return build_platform(self._checked(path, "platform").data)
-
-    def _name(self, path: Path) -> str:
-        """How diagnostics name a file: relative to the display base when inside it."""
-        try:
-            return str(path.resolve().relative_to(self._base))
-        except ValueError:
-            return str(path)

@@ -130,15 +130,19 @@ def parse(path: str, text: str) -> Document:
     return doc
 
 
+def read_bytes(path: str, name: str | None = None) -> bytes:
+    """A file's bytes (at most one past the size limit); a SpecError naming it if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise _fail(name or path, None, f"cannot read file: {exc.strerror}") from None
+
+
 def load_file(path: str, name: str | None = None) -> Document:
     """Read, decode and parse a file; any problem becomes a SpecError naming it `name`."""
     name = name or path
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise _fail(name, None, f"cannot read file: {exc.strerror}") from None
-    return parse(name, decode(name, raw))
+    return parse(name, decode(name, read_bytes(path, name)))
 
 
 def _build(path: str, text: str, doc: Document) -> Any:
