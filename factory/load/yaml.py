@@ -196,7 +196,7 @@ def _build(path: str, text: str, doc: Document) -> Any:
             return (*top[1], len(top[0]))
         return (*top[1], top[2])
 
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in _events(text):
         kind = type(event)
         if kind is yaml.ScalarEvent:
             start = _mark(event.start_mark)
@@ -234,6 +234,19 @@ def _build(path: str, text: str, doc: Document) -> Any:
     return root
 
 
+def _events(text: str) -> Any:
+    """libyaml's events, pulled straight from the C parser (yaml.parse adds a Python layer)."""
+    parser = _Loader(text)
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None or type(event) is yaml.StreamEndEvent:
+                return
+            yield event
+    finally:
+        parser.dispose()
+
+
 class _NoKey:
     __slots__ = ()
 
@@ -252,14 +265,25 @@ def _key_text(value: Any) -> str:
     return str(value)
 
 
+_IMPLICIT = _resolver.yaml_implicit_resolvers
+_STR = "tag:yaml.org,2002:str"
+
+
+def _resolve_plain(value: str) -> str:
+    """The tag of an unquoted scalar, as PyYAML's resolver decides it, minus its overhead:
+    most values (names, images, commands) start with a letter no implicit type can have."""
+    for tag, regexp in _IMPLICIT.get(value[:1] or "", ()):
+        if regexp.match(value):
+            return tag
+    return _STR
+
+
 def _scalar(path: str, event: Any, start: Mark) -> Any:
     value = event.value
     tag = event.tag
     if tag is None or tag == "!":
-        if event.implicit[0]:
-            tag = _resolver.resolve(yaml.ScalarNode, value, event.implicit)
-        else:
-            tag = "tag:yaml.org,2002:str"  # quoted scalars are always strings
+        # Quoted scalars are always strings; plain ones are resolved like PyYAML does.
+        tag = _resolve_plain(value) if event.implicit[0] else _STR
     elif tag not in _PLAIN_TAGS:
         raise _fail(path, start, f"tag '{_show_tag(tag)}' is not allowed: a spec holds plain data only")
     if tag == "tag:yaml.org,2002:str" or tag == "tag:yaml.org,2002:timestamp":
