@@ -12,7 +12,7 @@ import sys
 
 from factory import __version__
 
-COMMANDS = ("lint", "render")
+COMMANDS = ("lint", "render", "schema-docs", "sync", "mwaa")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"factory {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"factory.cli.{name}").register(subparsers)
+        importlib.import_module(f"factory.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

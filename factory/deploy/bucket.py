@@ -151,4 +151,3 @@ class Bucket:
                 ) from None
             raise
         return Manifest(objects=manifest.objects, pending=manifest.pending, etag=etag)
-

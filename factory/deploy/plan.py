@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from factory.deploy.bundle import IGNORE_FILE, LOADER_FILE, Bundle, BundleFile, Stage
 from factory.deploy.bucket import RemoteObject
+from factory.deploy.bundle import IGNORE_FILE, LOADER_FILE, Bundle, BundleFile, Stage
 from factory.deploy.manifest import Entry, Manifest
 
 
@@ -65,6 +65,15 @@ class Plan:
     @property
     def conflicts(self) -> list[Action]:
         return self.of(Verb.CONFLICT)
+
+    @property
+    def releases(self) -> list[Action]:
+        return self.of(Verb.RELEASE)
+
+    @property
+    def unchanged(self) -> int:
+        """Files already right in the bucket (adopted ones included)."""
+        return len(self.of(Verb.UNCHANGED)) + len(self.of(Verb.ADOPT))
 
     @property
     def changes(self) -> list[Action]:
@@ -129,7 +138,9 @@ def make_plan(
                 plan.actions.append(Action(Verb.UNCHANGED, file.key, "same content", file, obj))
             else:
                 plan.actions.append(
-                    Action(Verb.ADOPT, file.key, "identical content already there; recorded as the factory's", file, obj)
+                    Action(
+                        Verb.ADOPT, file.key, "identical content already there; recorded as the factory's", file, obj
+                    )
                 )
         elif file.key in owned:
             plan.actions.append(Action(Verb.UPLOAD, file.key, "changed", file, obj))
@@ -161,7 +172,9 @@ def make_plan(
             plan.actions.append(Action(Verb.DELETE, key, "no longer in the project", remote=obj))
         else:
             plan.actions.append(
-                Action(Verb.RELEASE, key, "no longer in the project but changed by someone else: left in place", remote=obj)
+                Action(
+                    Verb.RELEASE, key, "no longer in the project but changed by someone else: left in place", remote=obj
+                )
             )
 
     plan.unrelated = sorted(k for k in remote if k not in wanted and k not in owned)

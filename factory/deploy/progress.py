@@ -20,7 +20,11 @@ class PlainProgress:
         pass
 
     def done(self, action: Action) -> None:
-        print(f"{_PAST.get(action.verb, action.verb.value):9} {action.key}  ({action.reason})", file=self.stream, flush=True)
+        print(
+            f"{_PAST.get(action.verb, action.verb.value):9} {action.key}  ({action.reason})",
+            file=self.stream,
+            flush=True,
+        )
 
     def end(self) -> None:
         pass
