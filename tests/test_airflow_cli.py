@@ -21,8 +21,9 @@ def _airflow(env: dict[str, str], *args: str, exit_code: int = 0) -> str:
 
 
 def _json_output(text: str) -> list[dict]:
-    # The CLI may print log lines before the JSON document.
-    return json.loads(text[text.index("[") :].strip().splitlines()[0] if text.strip() else "[]")
+    # The CLI may print log lines before the JSON document, which is its last line.
+    (document,) = [line for line in text.splitlines() if line.startswith(("[{", "[]"))][-1:]
+    return json.loads(document)
 
 
 def test_import_errors_and_dags_in_the_metadata_db(tmp_path: Path) -> None:
