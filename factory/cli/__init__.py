@@ -12,7 +12,7 @@ import sys
 
 from factory import __version__
 
-COMMANDS = ("lint", "render", "schema-docs", "sync", "mwaa")
+COMMANDS = ("lint", "render", "schema-docs", "sync", "mwaa", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,419 @@
+"""`factory run SPEC`: run one spec end to end on the local Docker engine, through Airflow.
+
+Every task runs in dependency order through Airflow itself (`dag.test()`), on an
+SQLite metadata DB under a project-local AIRFLOW_HOME that is set up on first use.
+Each container's output is printed as it comes, straight from the engine; Airflow's
+own log goes to a file. The run ends with a summary, and the exit code is 0 only if
+every task succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+from factory.compile import labels
+from factory.diagnostics import SpecError
+from factory.load.layout import Project
+from factory.read import Reader
+from factory.report.formats import text
+
+HOW_TO_START_DOCKER = (
+    "Start one with `scripts/services docker-engine` (in a checkout of this project), "
+    "`sudo systemctl start docker`, or point the platform file's onprem.docker_url at a running engine."
+)
+# Airflow parses the project through this file, as a deployment's dags folder would.
+_DAG_FILE = '''"""Airflow DAG file written by `factory run`: one DAG per spec of the project in FACTORY_HOME."""
+
+from factory.loader import load_dags
+
+load_dags(globals(), __file__)
+'''
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a spec end to end on the local Docker engine, through Airflow",
+        description=__doc__.split("\n\n")[0]
+        + " Each task runs once (no retries). Exit 0 only if every task succeeded.",
+    )
+    parser.add_argument("spec", type=Path, help="the spec file")
+    parser.add_argument(
+        "--airflow-home",
+        type=Path,
+        help="Airflow home for local runs (default: .cache/airflow_home beside specs/)",
+    )
+    parser.add_argument(
+        "--variables",
+        type=Path,
+        metavar="FILE",
+        help="JSON or YAML file of Airflow Variables, e.g. the spec's secrets by name without the leading '/'",
+    )
+    parser.add_argument("--connections", type=Path, metavar="FILE", help="JSON or YAML file of Airflow Connections")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Airflow's own log instead of a file")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec_path: Path = args.spec
+    if not spec_path.is_file():
+        print(f"factory run: no such spec file: {spec_path}", file=sys.stderr)
+        return 2
+    for option, path in (("--variables", args.variables), ("--connections", args.connections)):
+        if path is not None and not path.is_file():
+            print(f"factory run: {option}: no such file: {path}", file=sys.stderr)
+            return 2
+    project = Project.containing(spec_path)
+    if not spec_path.resolve().is_relative_to(project.specs_dir.resolve()):
+        print(f"factory run: {spec_path} is not under a specs/ folder with schemas/ beside it", file=sys.stderr)
+        return 2
+    reader = Reader(project)
+    try:
+        platform = reader.read_platform()
+        spec = reader.read_spec(spec_path.resolve())
+    except SpecError as exc:
+        print(text(exc.diagnostics, color=_color(sys.stderr)), file=sys.stderr)
+        return 1
+
+    docker_url = platform.onprem.docker_url
+    problem = _engine_problem(docker_url)
+    if problem:
+        print(f"factory run: no Docker engine reachable at {docker_url}: {problem}", file=sys.stderr)
+        print(HOW_TO_START_DOCKER, file=sys.stderr)
+        return 2
+
+    root = project.specs_dir.parent
+    home = (args.airflow_home or root / ".cache" / "airflow_home").resolve()
+    _prepare_environment(home, root)
+    out = Terminal.on_stdout()
+    if not _ensure_metadata_db(home, out):
+        return 2
+    _note_missing_images(docker_url, [task.image for task in spec.tasks], out)
+
+    log_file = home / "logs" / "factory-run" / spec.dag_id / f"{time.strftime('%Y%m%dT%H%M%S')}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    out.line(f"== factory run {spec.dag_id}: {len(spec.tasks)} task(s) on {docker_url}")
+    if not args.verbose:
+        out.line(f"   (Airflow's log: {_shown(log_file)})")
+    with _airflow_output_to(None if args.verbose else log_file):
+        result = _run_dag(spec, platform, docker_url, out, args.variables, args.connections)
+    return _summarise(result, out, None if args.verbose else log_file)
+
+
+# -- set-up ------------------------------------------------------------------------------
+
+
+def _engine_problem(docker_url: str) -> str | None:
+    """Why the engine cannot be used, or None when it answers."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        docker.APIClient(base_url=docker_url, version="auto", timeout=10).ping()
+    except DockerException as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _prepare_environment(home: Path, root: Path) -> None:
+    """Point Airflow at the project-local home before anything imports it.
+
+    The database and dags folder are set explicitly so that a developer's own
+    AIRFLOW__* settings (say, a shared Postgres) are never touched by a local run.
+    """
+    dags = home / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    dag_file = dags / "factory_dags.py"
+    if not dag_file.is_file() or dag_file.read_text() != _DAG_FILE:
+        dag_file.write_text(_DAG_FILE)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "FACTORY_HOME": str(root),
+            "FACTORY_RUNTIME": "onprem",
+        }
+    )
+
+
+def _ensure_metadata_db(home: Path, out: Terminal) -> bool:
+    """Migrate the SQLite metadata DB on first use and after an Airflow upgrade."""
+    marker = home / ".factory-db-version"
+    version = metadata.version("apache-airflow")
+    if (home / "airflow.db").is_file() and marker.is_file() and marker.read_text() == version:
+        return True
+    out.line(f"== setting up Airflow {version}'s metadata DB in {_shown(home)} (first run only)")
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
+    )
+    if done.returncode != 0:
+        print("factory run: `airflow db migrate` failed:", file=sys.stderr)
+        print("\n".join((done.stdout + done.stderr).splitlines()[-20:]), file=sys.stderr)
+        return False
+    marker.write_text(version)
+    return True
+
+
+def _note_missing_images(docker_url: str, images: list[str], out: Terminal) -> None:
+    """Say up front which images will be pulled: a locally built image that is missing
+    is a common first-run surprise, and its pull error would come only later."""
+    import docker
+    from docker.errors import DockerException, NotFound
+
+    client = docker.APIClient(base_url=docker_url, version="auto", timeout=10)
+    for image in dict.fromkeys(images):
+        try:
+            client.inspect_image(image)
+        except NotFound:
+            out.line(
+                f"   note: {image} is not on this engine; its task will pull it "
+                "(the examples' image is built by `scripts/services example-image`)"
+            )
+        except DockerException:
+            return
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    dag_id: str
+    run_id: str
+    run_state: str
+    tasks: list[tuple[str, str, float | None]]  # task id, state, seconds
+    errors: dict[str, str]  # task id -> why it failed
+
+
+def _run_dag(
+    spec: Any,
+    platform: Any,
+    docker_url: str,
+    out: Terminal,
+    variables: Path | None,
+    connections: Path | None,
+) -> RunResult:
+    from factory.compile.dag import build_dag
+
+    dag = build_dag(spec, platform, "onprem")
+    errors: dict[str, str] = {}
+    for task in dag.tasks:
+        # A local try should show the first failure now, not after retry delays.
+        task.retries = 0
+        task.on_success_callback = [_report_success(out)]
+        task.on_failure_callback = [_report_failure(out, errors)]
+    streamer = ContainerOutput(docker_url, spec.dag_id, out)
+    streamer.start()
+    try:
+        dag_run = dag.test(
+            variable_file_path=str(variables.resolve()) if variables else None,
+            conn_file_path=str(connections.resolve()) if connections else None,
+        )
+    finally:
+        streamer.stop()
+    tasks = []
+    order = {task.task_id: index for index, task in enumerate(dag.tasks)}
+    for ti in sorted(dag_run.get_task_instances(), key=lambda ti: order.get(ti.task_id, len(order))):
+        state = str(getattr(ti.state, "value", ti.state) or "not run")
+        tasks.append((ti.task_id, state, ti.duration))
+    return RunResult(
+        dag_id=spec.dag_id,
+        run_id=dag_run.run_id,
+        run_state=str(getattr(dag_run.state, "value", dag_run.state)),
+        tasks=tasks,
+        errors=errors,
+    )
+
+
+def _report_success(out: Terminal) -> Callable[[dict[str, Any]], None]:
+    def callback(context: dict[str, Any]) -> None:
+        out.line(f"{out.green('ok')}   {context['ti'].task_id}")
+
+    return callback
+
+
+def _report_failure(out: Terminal, errors: dict[str, str]) -> Callable[[dict[str, Any]], None]:
+    def callback(context: dict[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import redact
+
+        task_id = context["ti"].task_id
+        error = context.get("exception")
+        message = str(redact(str(error))) if error else "failed"
+        errors[task_id] = message
+        out.line(f"{out.red('FAIL')} {task_id}: {_indent_after_first(message)}")
+
+    return callback
+
+
+def _summarise(result: RunResult, out: Terminal, log_file: Path | None) -> int:
+    width = max([len("task"), *(len(task_id) for task_id, _, _ in result.tasks)])
+    out.line("")
+    out.line(f"{'task'.ljust(width)}  {'state':<15} duration")
+    for task_id, state, seconds in result.tasks:
+        shown = out.green(f"{state:<15}") if state == "success" else out.red(f"{state:<15}")
+        duration = f"{seconds:7.1f}s" if seconds is not None else "       -"
+        out.line(f"{task_id.ljust(width)}  {shown} {duration}")
+    failed = [task_id for task_id, state, _ in result.tasks if state != "success"]
+    verdict = out.green("succeeded") if not failed else out.red(f"failed ({len(failed)} task(s) did not succeed)")
+    out.line(f"\n{result.dag_id} run {result.run_id}: {verdict}; Airflow's run state: {result.run_state}")
+    if log_file is not None and failed:
+        out.line(f"Airflow's log of this run: {_shown(log_file)}")
+    return 1 if failed else 0
+
+
+# -- output --------------------------------------------------------------------------
+
+
+class Terminal:
+    """Where `factory run` talks to the person: whole lines, from any thread, optional colour."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._color = _color(stream)
+
+    @classmethod
+    def on_stdout(cls) -> Terminal:
+        """A terminal on a copy of stdout, which keeps working while stdout is redirected."""
+        sys.stdout.flush()
+        try:
+            fd = os.dup(sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # stdout is not a file (an embedding host)
+            return cls(sys.stdout)
+        return cls(os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace"))
+
+    def line(self, message: str) -> None:
+        with self._lock:
+            self._stream.write(message + "\n")
+            self._stream.flush()
+
+    def green(self, message: str) -> str:
+        return f"\033[32m{message}\033[0m" if self._color else message
+
+    def red(self, message: str) -> str:
+        return f"\033[31m{message}\033[0m" if self._color else message
+
+    def dim(self, message: str) -> str:
+        return f"\033[2m{message}\033[0m" if self._color else message
+
+
+class ContainerOutput:
+    """Prints the output of this DAG's containers as `task | line`, straight from the engine.
+
+    It subscribes to the engine's container start events (filtered by the factory's
+    labels) before the run starts, and follows each new container's log, so output
+    shows as it comes whatever Airflow's log configuration, and nothing is missed.
+    """
+
+    def __init__(self, docker_url: str, dag_id: str, out: Terminal) -> None:
+        import docker
+
+        self._docker_url = docker_url
+        self._out = out
+        self._client = docker.APIClient(base_url=docker_url, version="auto", timeout=None)
+        self._followers: list[threading.Thread] = []
+        # The subscription exists once this returns, before any container starts.
+        self._events = self._client.events(
+            decode=True,
+            filters={
+                "type": "container",
+                "event": "start",
+                "label": [f"{labels.MANAGED}=true", f"{labels.DAG_ID}={dag_id}"],
+            },
+        )
+        self._thread = threading.Thread(target=self._watch, name="factory-run-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        # Every container has exited by now, so each follower ends once it has
+        # printed the last of its container's output.
+        for follower in list(self._followers):
+            follower.join(timeout=30)
+        self._events.close()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            for event in self._events:
+                attributes = event.get("Actor", {}).get("Attributes", {})
+                task = attributes.get(labels.TASK_ID, "?")
+                follower = threading.Thread(
+                    target=self._follow, args=(event["id"], task), name=f"factory-run-{task}", daemon=True
+                )
+                self._followers.append(follower)
+                follower.start()
+        except (DockerException, OSError, ValueError):
+            return  # the stream was closed by stop(), or the engine went away
+
+    def _follow(self, container_id: str, task: str) -> None:
+        import docker
+        from airflow.providers.common.compat.sdk import redact
+        from docker.errors import DockerException
+
+        from factory.operators.docker import _lines
+
+        client = docker.APIClient(base_url=self._docker_url, version=self._client.api_version, timeout=None)
+        try:
+            stream = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
+            for line in _lines(stream):
+                # The same masking as the task log: secret values never reach the terminal.
+                self._out.line(f"{self._out.dim(task + ' |')} {redact(line)}")
+        except DockerException:
+            return  # removed before its output was read: the task log still has it
+
+
+@contextlib.contextmanager
+def _airflow_output_to(log_file: Path | None) -> Iterator[None]:
+    """Send everything written to stdout/stderr (Airflow's console log, warnings, the
+    cleanup subprocess) to a file; the Terminal keeps its own copy of the real stdout."""
+    if log_file is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_file, "ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _indent_after_first(message: str) -> str:
+    first, *rest = message.splitlines() or [""]
+    return "\n".join([first, *(f"     {line}" for line in rest)])
