@@ -103,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
             EXIT_REFUSED,
         )
 
+    for key in plan.unrelated:
+        if key.startswith(("specs/", "schemas/", "factory/")):
+            print(
+                f"warning: {location}{key} was not written by the factory but sits in its folders: "
+                "MWAA will load it; remove it from the bucket if it is not meant to be there"
+            )
+
     if args.dry_run:
         print(f"Plan for {location} (dry run: nothing is changed)")
         for action in plan.actions:
