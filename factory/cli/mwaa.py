@@ -152,7 +152,7 @@ def _print_poll(report: Any) -> None:
 def _print_report(environment: str, report: Any, expected: int) -> None:
     print(f"MWAA environment {environment} (via {report.via}): {len(report.parsed)} of {expected} spec DAG(s) parsed")
     for dag_id, info in sorted(report.parsed.items()):
-        when = f", parsed {info.last_parsed:%Y-%m-%dT%H:%M:%SZ}" if info.last_parsed else ""
+        when = f"  (at {info.last_parsed:%Y-%m-%dT%H:%M:%SZ})" if info.last_parsed else ""
         print(f"  parsed    {dag_id}{when}")
     for dag_id in report.waiting:
         print(f"  waiting   {dag_id}  (not listed yet)")

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from factory.deploy.progress import BarProgress, PlainProgress
     from factory.deploy.sync import SyncInterrupted, apply_plan
     from factory.lint import lint_paths
+    from factory.read import Reader
 
     try:
         location = S3Location.parse(args.target)
@@ -84,6 +85,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_REFUSED
     print(f"lint: {lint.spec_count} spec(s) OK")
+    # Lint accepts a platform file without an mwaa: block (on-prem needs none), but on MWAA
+    # every spec would then fail to compile: refuse rather than ship a folder of errors.
+    if Reader(bundle.project).read_platform().mwaa is None:
+        print(
+            f"{bundle.project.platform_file} has no 'mwaa:' block, which MWAA needs to compile any spec. "
+            f"Nothing was uploaded to {location}."
+        )
+        return EXIT_REFUSED
 
     try:
         bucket = Bucket(

@@ -242,6 +242,17 @@ def test_lint_failure_on_first_sync_leaves_the_bucket_empty(s3_server, s3, bucke
     assert objects(s3, bucket) == {}
 
 
+def test_a_platform_file_without_mwaa_settings_uploads_nothing(s3_server, s3, bucket, project, capsys):
+    platform = project / "specs/_platform.yaml"
+    platform.write_text(platform.read_text().split("mwaa:")[0])
+
+    code, out, _ = sync(s3_server, bucket, project, capsys=capsys)
+
+    assert code == 1
+    assert "has no 'mwaa:' block" in out
+    assert objects(s3, bucket) == {}
+
+
 def test_dry_run_changes_nothing(s3_server, s3, bucket, project, capsys):
     code, out, _ = sync(s3_server, bucket, project, "--dry-run", capsys=capsys)
     assert code == 0
