@@ -272,7 +272,11 @@ class FactoryDockerOperator(DockerOperator):
         try:
             client.start(container_id)
             self.log.info("Started container %s from %s", container_id[:12], self.image)
-            for line in _lines(output):
+            for raw in _lines(output):
+                # Masked here rather than left to the log pipeline: not every logging
+                # set-up masks (dag.test()'s console does not), and the same lines go
+                # into the error message and XCom.
+                line = str(redact(raw))
                 self.log.info("%s", line)
                 tail.append(line)
                 if self.do_xcom_push and self.xcom_all:
@@ -303,7 +307,7 @@ class FactoryDockerOperator(DockerOperator):
             if not self.do_xcom_push:
                 return None
             return lines if self.xcom_all else (tail[-1] if tail else None)
-        shown = [str(redact(line)) for line in tail]
+        shown = tail
         if exit_code in self.skip_on_exit_code:
             raise DockerContainerFailedSkipException(
                 f"Container {container_id[:12]} exited with code {exit_code}: skipping the task.", logs=shown
