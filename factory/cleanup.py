@@ -56,6 +56,11 @@ def clean_run(client: docker.APIClient, dag_id: str, run_id: str, out: list[str]
             out.append(f"left container {short} (task {task}) alone: it is {container.get('State')}")
             continue
         try:
+            # The name it was started from: the listing shows only an id once the tag moved on.
+            image_name = client.inspect_container(container["Id"])["Config"]["Image"]
+        except NotFound:
+            continue
+        try:
             # v=True: also the anonymous volumes the image declared, which would
             # otherwise pile up; named volumes are never removed this way.
             client.remove_container(container["Id"], v=True)
@@ -66,7 +71,7 @@ def clean_run(client: docker.APIClient, dag_id: str, run_id: str, out: list[str]
             continue
         report.removed_containers.append(short)
         out.append(f"removed container {short} (task {task}, {container.get('Status', '').lower()})")
-        images[container["ImageID"]] = container.get("Image", "")
+        images[container["ImageID"]] = image_name
     for image_id, name in images.items():
         _remove_if_dangling(client, image_id, name, report, out)
     return report
