@@ -109,6 +109,8 @@ class RestApi:
         self.now = now
 
     def snapshot(self) -> Snapshot:
+        if not hasattr(self.client, "invoke_rest_api"):
+            raise MwaaApiError("this boto3 has no InvokeRestApi: upgrade boto3, or use --api cli")
         taken_at = self.now()
         dags = [_dag(d) for d in self._all("/dags", "dags")]
         errors = [_parse_error(e) for e in self._all("/importErrors", "import_errors")]

@@ -377,6 +377,15 @@ def test_transient_failures_after_the_first_poll_are_retried(mwaa, project, caps
     assert "retrying: Airflow REST API GET /dags answered 503" in err
 
 
+def test_no_region_is_one_clear_line(aws_env, monkeypatch, project, capsys):
+    monkeypatch.delenv("AWS_REGION")
+
+    code, _, err = status(project, capsys)
+
+    assert code == 3
+    assert "no AWS region: use --region or set AWS_REGION" in err
+
+
 # ---------------------------------------------------------------- status via the CLI token
 
 

@@ -278,12 +278,12 @@ def test_dry_run_changes_nothing(s3_server, s3, bucket, project, capsys):
 def test_killed_sync_converges_when_run_again(s3_server, s3, bucket, project, capsys):
     original = put_unrelated(s3, bucket)
     sync(s3_server, bucket, project, capsys=capsys)
-    # Enough changes that a kill lands in the middle: 1 changed, 1 deleted, 20 new.
+    # Enough changes that a kill lands in the middle: 1 changed, 1 deleted, 40 new.
     spec = project / "specs/team/alpha.yaml"
     spec.write_text(spec.read_text().replace("1.0.0", "1.1.0"))
     (project / "specs/team/beta.yaml").unlink()
     beta = (project / "specs/gamma.yaml").read_text()
-    for i in range(20):
+    for i in range(40):
         (project / f"specs/team/new_{i:02}.yaml").write_text(beta.replace("Gamma", f"New {i}"))
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -339,6 +339,11 @@ def test_first_sync_over_files_uploaded_by_hand(s3_server, s3, bucket, project, 
         s3.put_object(Bucket=bucket, Key=key, Body=body)  # no factory metadata, like the AWS CLI
     before = versions(s3, bucket)
 
+    code, out, _ = sync(s3_server, bucket, project, "--dry-run", capsys=capsys)
+    assert code == 1
+    assert "  conflict   factory_dags.py" in out
+    assert "  adopt      specs/gamma.yaml  (identical content already there" in out
+
     code, out, _ = sync(s3_server, bucket, project, capsys=capsys)
 
     assert code == 1
@@ -373,6 +378,19 @@ def test_an_object_changed_by_someone_else_is_released_not_deleted(s3_server, s3
         b"description: another team's now\n"
     )
     assert "specs/team/beta.yaml" not in manifest_of(s3, bucket)["objects"]
+
+
+def test_an_unreadable_manifest_stops_the_sync(s3_server, s3, bucket, project, capsys):
+    sync(s3_server, bucket, project, capsys=capsys)
+    s3.put_object(Bucket=bucket, Key=MANIFEST, Body=b"<html>not json</html>")
+    before = versions(s3, bucket)
+    (project / "specs/team/beta.yaml").unlink()
+
+    code, _, err = sync(s3_server, bucket, project, capsys=capsys)
+
+    assert code == 1
+    assert "is not a manifest this factory can read" in err
+    assert written_since(s3, bucket, before) == set()
 
 
 def test_custom_prefix(s3_server, s3, bucket, project, capsys):
@@ -438,6 +456,24 @@ def test_aws_failures_are_one_clear_line(s3_server, s3, bucket, project, capsys,
     assert message in err
     assert "Traceback" not in out + err
     assert objects(s3, bucket) == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("my-bucket/dags", "expected s3://BUCKET[/PREFIX]"),
+        ("https://my-bucket.s3.amazonaws.com/dags", "expected s3://BUCKET[/PREFIX]"),
+        ("s3://", "no bucket name"),
+    ],
+)
+def test_a_target_that_is_not_an_s3_url_is_a_usage_error(project, capsys, target, message):
+    assert main(["sync", target, "--project", str(project)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_folder_that_is_not_a_project_is_a_usage_error(tmp_path, capsys):
+    assert main(["sync", "s3://my-bucket", "--project", str(tmp_path)]) == 2
+    assert "is not a factory project: missing" in capsys.readouterr().err
 
 
 def test_progress_bar_on_a_terminal(s3_server, bucket, project):
