@@ -11,9 +11,14 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from factory.cli.sync import add_aws_arguments
+
+if TYPE_CHECKING:  # imported lazily at run time: boto3 is slow to import
+    from botocore.client import BaseClient
+
+    from factory.deploy.mwaa import Report
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -79,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     requirements.set_defaults(handler=run_requirements)
 
 
-def mwaa_client(args: argparse.Namespace) -> Any:
+def mwaa_client(args: argparse.Namespace) -> BaseClient:
     from factory.deploy.aws import make_client
 
     # A non-AWS endpoint has no "env."/"api." host prefixes for botocore to add.
@@ -141,7 +146,7 @@ def run_status(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_REJECTED
 
 
-def _print_poll(report: Any) -> None:
+def _print_poll(report: Report) -> None:
     print(
         f"waiting: {len(report.parsed)} parsed, {len(report.waiting)} not yet, {len(report.broken)} rejected",
         file=sys.stderr,
@@ -149,7 +154,7 @@ def _print_poll(report: Any) -> None:
     )
 
 
-def _print_report(environment: str, report: Any, expected: int) -> None:
+def _print_report(environment: str, report: Report, expected: int) -> None:
     print(f"MWAA environment {environment} (via {report.via}): {len(report.parsed)} of {expected} spec DAG(s) parsed")
     for dag_id, info in sorted(report.parsed.items()):
         when = f"  (at {info.last_parsed:%Y-%m-%dT%H:%M:%SZ})" if info.last_parsed else ""

@@ -2,7 +2,8 @@
 
 Exit codes: 0 synced (or nothing to do), 1 refused (lint errors or conflicts; nothing
 was uploaded), 2 bad arguments or not a factory project, 3 AWS failure (bucket
-missing, access denied, bad credentials, network; re-running after a fix converges).
+missing, access denied, bad credentials, network) or another sync writing the same
+prefix at once; re-running after a fix converges.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     """The AWS CLI's connection options; unset, the AWS_* variables and ~/.aws apply."""
-    parser.add_argument("--endpoint-url", default=None, help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 or AWS)")
+    parser.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="endpoint URL (default: AWS_ENDPOINT_URL_<SERVICE> or AWS_ENDPOINT_URL, else AWS)",
+    )
     parser.add_argument("--profile", default=None, help="AWS profile (default: AWS_PROFILE)")
     parser.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
 
@@ -108,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     except ManifestError as exc:
         return _fail(
             f"{location}{MANIFEST_NAME} is not a manifest this factory can read ({exc}); nothing was changed. "
-            "If it is damaged, delete it: the next sync adopts the files that match and refuses the others.",
+            "If it is damaged, delete it: the next sync takes back the files that carry the factory's metadata "
+            "or match the project, but cannot know which files it wrote that the project has dropped since.",
             EXIT_REFUSED,
         )
 
