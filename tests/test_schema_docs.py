@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_reference_matches_the_schemas() -> None:
     expected = render(REPO / "schemas") + "\n"
     actual = (REPO / "docs" / "spec-reference.md").read_text()
-    assert actual == expected, "docs/spec-reference.md is stale: run `factory schema-docs --output docs/spec-reference.md`"
+    fix = "factory schema-docs --output docs/spec-reference.md"
+    assert actual == expected, f"docs/spec-reference.md is stale: run `{fix}`"
 
 
 def test_reference_documents_every_task_key() -> None:
