@@ -153,7 +153,13 @@ def test_a_non_zero_exit_fails_the_task_with_the_last_twenty_lines(
         {
             "load": {
                 "image": EXAMPLE_IMAGE,
-                "command": ["sh", "-c", 'for i in $(seq 1 30); do echo "row $i"; done; echo "giving up" >&2; exit 3'],
+                # Docker reads stdout and stderr through separate pipes, so their relative
+                # order is only kept when time separates them.
+                "command": [
+                    "sh",
+                    "-c",
+                    'for i in $(seq 1 30); do echo "row $i"; done; sleep 0.5; echo "giving up" >&2; exit 3',
+                ],
             },
             "after": {"image": EXAMPLE_IMAGE, "command": ["true"], "depends_on": ["load"]},
         },

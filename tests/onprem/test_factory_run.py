@@ -1,0 +1,129 @@
+"""`factory run SPEC` as an analyst runs it: a subprocess, the real engine, Airflow's own
+dag.test() on a project-local metadata DB set up on first use."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from onprem_harness import EXAMPLE_IMAGE, REPO
+
+EXAMPLES = sorted(p for p in (REPO / "specs" / "examples").glob("*.yaml") if not p.name.startswith("_"))
+# The example that demonstrates a failed run; every other example must succeed.
+FAILING_EXAMPLES = {"quality_gate"}
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One home for this module's runs: the first run migrates it, the others reuse it."""
+    return tmp_path_factory.mktemp("factory-run-home")
+
+
+def factory_run(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "factory", "run", *args]
+    if home is not None:
+        command += ["--airflow-home", str(home)]
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_factory_run_on_each_example(spec: Path, airflow_home: Path, docker_client: object) -> None:
+    done = factory_run(str(spec.relative_to(REPO)), home=airflow_home)
+    out = done.stdout
+
+    # Every task of the spec and the cleanup appear in the summary, in the spec's order.
+    tasks = re.findall(r"^(\w+)\s+(success|failed|upstream_failed)\s+[\d.]+s$", out, re.M)
+    assert [task for task, _ in tasks][-1] == "cleanup", out
+    assert dict(tasks)["cleanup"] == "success", out
+    if spec.stem in FAILING_EXAMPLES:
+        assert done.returncode == 1, out + done.stderr
+        assert "FAIL check_volume: Container " in out and "exited with code 1." in out
+        # The container's last lines are in the failure, not just somewhere in the log.
+        failure = out[out.index("FAIL check_volume") :]
+        assert "Last 20 line(s) of its output:" in failure
+        assert "FAILED: 50 orders in total" in failure
+        assert dict(tasks)["publish"] == "upstream_failed"
+        assert "failed (2 task(s) did not succeed)" in out
+    else:
+        assert done.returncode == 0, out + done.stderr
+        assert all(state == "success" for _, state in tasks), out
+        assert ": succeeded; Airflow's run state: success" in out
+    # Each container's output was streamed, prefixed by its task.
+    expected = {
+        "hello": "extract | extracted 8 orders",
+        "shell_report": "weekly_kpis | weekly_kpis.sh: report written for leadership",
+        "quality_gate": "check_volume |   shop-24: 3 order(s)",
+    }
+    if spec.stem in expected:
+        assert expected[spec.stem] in out
+
+
+@pytest.mark.docker
+def test_factory_run_masks_secrets_it_was_given(tmp_path: Path, airflow_home: Path, docker_client: object) -> None:
+    secret = "tok-Zx81-0b5e2d9f"
+    project = _project(tmp_path)
+    (project / "specs" / "team").mkdir()
+    (project / "specs" / "team" / "notify.yaml").write_text(
+        "description: Post the daily summary to the team chat\n"
+        "owner: team\n"
+        "start_date: 2024-01-01\n"
+        "tasks:\n"
+        "  post:\n"
+        f"    image: {EXAMPLE_IMAGE}\n"
+        '    command: [sh, -ec, \'echo "token is $CHAT_TOKEN"; printf %s "$CHAT_TOKEN" | wc -c\']\n'
+        "    secrets: {CHAT_TOKEN: /team/chat-token}\n"
+    )
+    variables = tmp_path / "variables.json"
+    variables.write_text(json.dumps({"team/chat-token": secret}))
+
+    spec = project / "specs" / "team" / "notify.yaml"
+    done = factory_run(str(spec), "--variables", str(variables), home=airflow_home)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^post +\| token is \*\*\*$", done.stdout, re.M), done.stdout
+    assert re.search(rf"^post +\| {len(secret)}$", done.stdout, re.M)  # the container had the whole value
+    assert secret not in done.stdout + done.stderr
+    log = re.search(r"Airflow's log: (\S+)\)", done.stdout)
+    assert log is not None
+    assert secret not in Path(log.group(1)).read_text()  # an absolute path: the home is outside the cwd
+
+
+def test_factory_run_says_how_to_start_an_engine_when_there_is_none(tmp_path: Path) -> None:
+    project = _project(tmp_path, docker_url="unix:///nonexistent/docker.sock")
+    spec = project / "specs" / "hello.yaml"
+    shutil.copy(REPO / "specs" / "examples" / "hello.yaml", spec)
+    (spec.parent / "_defaults.yaml").write_text("owner: tests\nstart_date: 2024-01-01\n")
+
+    done = factory_run(str(spec))
+
+    assert done.returncode == 2
+    assert "no Docker engine reachable at unix:///nonexistent/docker.sock" in done.stderr
+    assert "scripts/services docker-engine" in done.stderr
+    assert not (project / ".cache").exists()  # nothing set up for a run that cannot happen
+
+
+def test_factory_run_reports_spec_errors_like_lint(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    spec = project / "specs" / "broken.yaml"
+    spec.write_text("description: broken\nowner: me\nstart_date: 2024-01-01\ntasks:\n  a:\n    imgae: x\n")
+
+    done = factory_run(str(spec))
+
+    assert done.returncode == 1
+    assert "specs/broken.yaml:6:5" in done.stderr
+    assert "imgae" in done.stderr
+
+
+def _project(root: Path, docker_url: str = "unix://var/run/docker.sock") -> Path:
+    (root / "specs").mkdir(parents=True)
+    (root / "schemas").symlink_to(REPO / "schemas")
+    (root / "specs" / "_platform.yaml").write_text(f"onprem:\n  docker_url: {docker_url}\n")
+    return root
