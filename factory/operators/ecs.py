@@ -244,6 +244,11 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
                 self.task_definition,
             )
         self._follow_container_logs(container)
+        self.log.info(
+            "Running task definition %s as registered; the command goes to its first container, %r",
+            self.task_definition,
+            container["name"],
+        )
         return container
 
     def _follow_container_logs(self, container: dict[str, Any]) -> None:

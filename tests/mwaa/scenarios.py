@@ -1,0 +1,279 @@
+"""What the MWAA end-to-end tests run, and what they check, in any Airflow.
+
+Two batches of DAG runs go through `run_dags.py` in a subprocess of some Airflow
+(this repository's 3.3 venv, or one of MWAA's pinned versions):
+
+  batch 1: sales.daily_rollup twice (register, then reuse), checks.failures (a
+           non-zero exit and a timeout), finance.monthly_close (a task definition
+           its team registered by hand);
+  batch 2: sales.daily_rollup once more after its ECS task was started by a "previous
+           worker", with the cluster Variable changed in SSM in between.
+
+The checks are functions so that every Airflow is held to the same ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from aws_harness import (
+    ACCOUNT,
+    FINANCE_FAMILY,
+    FINANCE_IMAGE,
+    REGION,
+    AwsWorld,
+    Batch,
+    EcsSimulator,
+    Program,
+    airflow_environment,
+    run_dags,
+)
+
+SALES_EXTRACT = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sales-extract:1.4.2"
+SALES_ROLLUP = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sales-rollup:2.0.0"
+LOAD = "factory-tests/load:1"
+EXPORT = "factory-tests/export:1"
+EXTRACT_FAMILY = "factory-sales-daily_rollup-extract"
+ROLLUP_FAMILY = "factory-sales-daily_rollup-rollup"
+
+
+def install_programs(ecs: EcsSimulator) -> None:
+    """What each image prints and how it ends."""
+    ecs.program(
+        SALES_EXTRACT,
+        Program(
+            lambda cmd, env: [
+                f"extract: reading orders for {cmd[-1]}",
+                # Proves ECS injected the secret, without ever printing it.
+                f"extract: DB_PASSWORD received ({len(env.get('DB_PASSWORD', ''))} characters)",
+                "extract: wrote 1234 rows",
+            ]
+        ),
+    )
+    ecs.program(SALES_ROLLUP, Program(lambda cmd, env: [f"rollup: totals for {cmd[-1]} published"]))
+    ecs.program(
+        LOAD,
+        Program(
+            lambda cmd, env: [f"load: chunk {i:02d} of 30" for i in range(1, 31)] + ["ERROR: table orders is locked"],
+            exit_code=3,
+        ),
+    )
+    ecs.program(EXPORT, Program(lambda cmd, env: ["export: started, this takes a while"], running_polls=None))
+    ecs.program(
+        FINANCE_IMAGE,
+        Program(
+            lambda cmd, env: [
+                f"ledger: closing period {cmd[-1]}",
+                f"ledger: LEDGER_DB_URL {'received' if env.get('LEDGER_DB_URL') else 'MISSING'}",
+            ]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Days:
+    """The logical dates of one Airflow's runs; distinct per Airflow so their ECS tasks
+    (whose startedBy derives from the run id) never meet."""
+
+    first: date
+
+    def at(self, offset: int) -> str:
+        return datetime.combine(date.fromordinal(self.first.toordinal() + offset), time(), UTC).isoformat()
+
+    def batch1(self) -> list[dict[str, Any]]:
+        return [
+            {"dag_id": "sales.daily_rollup", "logical_date": self.at(0)},
+            {"dag_id": "sales.daily_rollup", "logical_date": self.at(1)},
+            {"dag_id": "checks.failures", "logical_date": self.at(0)},
+            {"dag_id": "finance.monthly_close", "logical_date": self.at(0), "conf": {"period": "2024-05"}},
+        ]
+
+    def batch2(self) -> list[dict[str, Any]]:
+        return [{"dag_id": "sales.daily_rollup", "logical_date": self.at(2)}]
+
+
+@dataclass
+class Outcome:
+    """Both batches of one Airflow, and where that Airflow keeps its metadata."""
+
+    batch1: Batch
+    batch2: Batch
+    reattached_task_arn: str
+    airflow_db: Path
+
+
+def run_scenarios(
+    python: Path,
+    base_env: dict[str, str],
+    airflow_db: Path,
+    aws: AwsWorld,
+    ecs: EcsSimulator,
+    project: Path,
+    days: Days,
+) -> Outcome:
+    """Run both batches in the Airflow of `python` (whose metadata DB is migrated)."""
+    from airflow.providers.amazon.aws.utils.identifiers import generate_uuid
+
+    install_programs(ecs)
+    env = {**base_env, **airflow_environment(aws, project), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
+    aws.set_variable("ecs_cluster", aws.cluster)
+    batch1 = run_dags(python, env, days.batch1())
+
+    # A worker started the extract task of the next run, then died. The platform team has
+    # meanwhile moved the tasks to another cluster by changing the Variable in SSM: the
+    # new worker must look there (rendered at run time) and reattach instead of starting
+    # a second copy. startedBy is what the provider derives from the task instance.
+    run = days.batch2()[0]
+    run_id = f"manual__{run['logical_date']}"
+    aws.set_variable("ecs_cluster", aws.other_cluster)
+    try:
+        ecs_client = aws.client("ecs")
+        started = ecs_client.run_task(
+            cluster=aws.other_cluster,
+            taskDefinition=EXTRACT_FAMILY,
+            launchType="FARGATE",
+            startedBy=generate_uuid("sales.daily_rollup", "extract", run_id, "-1"),
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": list(aws.subnets), "securityGroups": [aws.security_group]}
+            },
+            overrides={"containerOverrides": [{"name": "extract", "command": ["python", "extract.py", "--date", "x"]}]},
+        )
+        batch2 = run_dags(python, env, days.batch2())
+    finally:
+        aws.set_variable("ecs_cluster", aws.cluster)
+    assert batch2.runs[0].run_id == run_id, "dag.test() named the run differently; startedBy would not match"
+    return Outcome(batch1, batch2, started["tasks"][0]["taskArn"], airflow_db)
+
+
+# -- the checks ------------------------------------------------------------------------
+
+
+def revisions(aws: AwsWorld, family: str) -> list[str]:
+    return aws.client("ecs").list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+
+
+def check_no_import_errors(outcome: Outcome) -> None:
+    assert outcome.batch1.import_errors == {}
+    assert outcome.batch2.import_errors == {}
+
+
+def check_registered_once_and_reused(outcome: Outcome, aws: AwsWorld) -> None:
+    first, second = outcome.batch1.runs[0], outcome.batch1.runs[1]
+    assert first.states == {"extract": "success", "rollup": "success"}, first.log[-3000:]
+    assert second.states == {"extract": "success", "rollup": "success"}, second.log[-3000:]
+    assert revisions(aws, EXTRACT_FAMILY) == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{EXTRACT_FAMILY}:1"]
+    assert len(revisions(aws, ROLLUP_FAMILY)) == 1
+    # The second run looked the revision up and found its content hash unchanged.
+    assert f"{EXTRACT_FAMILY}:1 is up to date" in second.log
+    assert "Registered task definition" not in second.log
+
+
+def check_container_logs_in_task_log(outcome: Outcome, days: Days) -> None:
+    log = outcome.batch1.runs[0].log
+    day = days.at(0)[:10]
+    for line in (
+        f"extract: reading orders for {day}",
+        "extract: wrote 1234 rows",
+        f"rollup: totals for {day} published",
+    ):
+        assert line in log, f"{line!r} is not in the task log"
+
+
+def check_platform_values_rendered_at_run_time(outcome: Outcome, aws: AwsWorld, ecs: EcsSimulator) -> None:
+    """Cluster, subnets and security group came from the SSM-backed Variables."""
+    tasks = ecs.backend("ecs").tasks
+    ran = [
+        t for t in tasks.get(aws.cluster, {}).values() if t.task_definition_arn.split("/")[-1].startswith("factory-")
+    ]
+    assert ran, "no factory task ran on the cluster named by the ecs_cluster Variable"
+    for task in ran:
+        vpc = task.network_configuration["awsvpcConfiguration"]
+        # One Variable holding "subnet-a,subnet-b" became two subnets.
+        assert vpc["subnets"] == list(aws.subnets)
+        assert vpc["securityGroups"] == [aws.security_group]
+    # Nothing was stored in Airflow's own Variable table: SSM served them.
+    with sqlite3.connect(outcome.airflow_db) as db:
+        assert db.execute("select count(*) from variable").fetchone()[0] == 0
+
+
+def check_secrets_are_arns_never_values(outcome: Outcome, aws: AwsWorld) -> None:
+    definition = aws.client("ecs").describe_task_definition(taskDefinition=EXTRACT_FAMILY)["taskDefinition"]
+    container = definition["containerDefinitions"][0]
+    assert container["secrets"] == [
+        {"name": "DB_PASSWORD", "valueFrom": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/prod/sales/db-password"}
+    ]
+    assert all(e["name"] != "DB_PASSWORD" for e in container.get("environment", []))
+    # ECS gave it to the container...
+    assert f"DB_PASSWORD received ({len(aws.secret_value)} characters)" in outcome.batch1.runs[0].log
+    # ...and it went nowhere Airflow keeps anything: not the logs, not the metadata DB
+    # (rendered fields, XCom, serialized DAGs), not the task definition.
+    assert aws.secret_value not in outcome.batch1.output + outcome.batch2.output
+    assert aws.secret_value.encode() not in outcome.airflow_db.read_bytes()
+    assert aws.secret_value not in repr(definition)
+
+
+def check_non_zero_exit_fails_with_log_tail(outcome: Outcome) -> None:
+    run = outcome.batch1.runs[2]
+    assert run.states["load"] == "failed", run.log[-3000:]
+    marker = "This task is not in success state - last 20 logs from Cloudwatch:"
+    assert marker in run.log, run.log[-3000:]
+    tail = run.log[run.log.index(marker) :]
+    tail = tail[: tail.index("ERROR: table orders is locked") + 1]
+    # The last 20 lines the container printed, and not the ones before them.
+    assert "load: chunk 12 of 30" in tail
+    assert "load: chunk 11 of 30" not in tail
+
+
+def check_timeout_stops_ecs_task(outcome: Outcome, ecs: EcsSimulator) -> None:
+    run = outcome.batch1.runs[2]
+    assert run.states["export"] == "failed", run.log[-3000:]
+    assert re.search(r"[Tt]imeout|timed out", run.log), run.log[-3000:]
+    stopped = [arn for arn, _ in ecs.stop_calls if ecs.tasks[arn].command[:1] == ["export"]]
+    assert stopped, "the ECS task of the timed-out Airflow task was not stopped"
+    task_id = stopped[-1].split("/")[-1]
+    assert "export: started, this takes a while" in run.log
+    assert task_id in run.log
+
+
+def check_existing_task_definition(outcome: Outcome, aws: AwsWorld, ecs: EcsSimulator) -> None:
+    run = outcome.batch1.runs[3]
+    assert run.states == {"close_ledger": "success"}, run.log[-3000:]
+    # Nothing registered for it: the team's revision 12 ran, its first container got the
+    # spec's command, and its own awslogs settings told where to read the output.
+    assert len(revisions(aws, FINANCE_FAMILY)) == 12
+    assert not revisions(aws, "factory-finance-")
+    ran = [s for s in ecs.tasks.values() if s.command[:2] == ["ledger", "close"]]
+    assert ran and ran[-1].command == ["ledger", "close", "--period", "2024-05"]
+    assert f"{FINANCE_FAMILY}:12" in run.log
+    assert "ledger: closing period 2024-05" in run.log
+    assert "ledger: LEDGER_DB_URL received" in run.log
+
+
+def check_reattached_not_restarted(outcome: Outcome, aws: AwsWorld, ecs: EcsSimulator) -> None:
+    run = outcome.batch2.runs[0]
+    assert run.states == {"extract": "success", "rollup": "success"}, run.log[-3000:]
+    assert f"Reattaching previously launched task: {outcome.reattached_task_arn}" in run.log
+    started_by = ecs.backend("ecs").tasks[aws.other_cluster][outcome.reattached_task_arn].started_by
+    assert len(ecs.tasks_started_by(aws.other_cluster, started_by)) == 1, "a second copy was started"
+    assert not ecs.tasks_started_by(aws.cluster, started_by)
+    # The output of the task it reattached to reached the log.
+    assert "extract: wrote 1234 rows" in run.log
+    # The rollup task found the moved cluster too.
+    rollups = [
+        t
+        for t in ecs.backend("ecs").tasks.get(aws.other_cluster, {}).values()
+        if ROLLUP_FAMILY in t.task_definition_arn
+    ]
+    assert len(rollups) == 1
+
+
+def base_environment(extra: dict[str, str]) -> dict[str, str]:
+    """A clean environment for an Airflow subprocess: no variables of the test run leak in."""
+    keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    return {**keep, **extra}
