@@ -210,12 +210,12 @@ def _run_dag(
 
     dag = build_dag(spec, platform, "onprem")
     errors: dict[str, str] = {}
+    streamer = ContainerOutput(docker_url, spec.dag_id, out, width=max(len(t) for t in dag.task_ids))
     for task in dag.tasks:
         # A local try should show the first failure now, not after retry delays.
         task.retries = 0
-        task.on_success_callback = [_report_success(out)]
-        task.on_failure_callback = [_report_failure(out, errors)]
-    streamer = ContainerOutput(docker_url, spec.dag_id, out)
+        task.on_success_callback = [_report_success(out, streamer)]
+        task.on_failure_callback = [_report_failure(out, streamer, errors)]
     streamer.start()
     try:
         dag_run = dag.test(
@@ -238,18 +238,23 @@ def _run_dag(
     )
 
 
-def _report_success(out: Terminal) -> Callable[[dict[str, Any]], None]:
+def _report_success(out: Terminal, streamer: ContainerOutput) -> Callable[[dict[str, Any]], None]:
     def callback(context: dict[str, Any]) -> None:
-        out.line(f"{out.green('ok')}   {context['ti'].task_id}")
+        task_id = context["ti"].task_id
+        streamer.drain(task_id)
+        out.line(f"{out.green('ok')}   {task_id}")
 
     return callback
 
 
-def _report_failure(out: Terminal, errors: dict[str, str]) -> Callable[[dict[str, Any]], None]:
+def _report_failure(
+    out: Terminal, streamer: ContainerOutput, errors: dict[str, str]
+) -> Callable[[dict[str, Any]], None]:
     def callback(context: dict[str, Any]) -> None:
         from airflow.providers.common.compat.sdk import redact
 
         task_id = context["ti"].task_id
+        streamer.drain(task_id)
         error = context.get("exception")
         message = str(redact(str(error))) if error else "failed"
         errors[task_id] = message
@@ -284,6 +289,7 @@ class Terminal:
         self._stream = stream
         self._lock = threading.Lock()
         self._color = _color(stream)
+        self._closed = False
 
     @classmethod
     def on_stdout(cls) -> Terminal:
@@ -297,8 +303,14 @@ class Terminal:
 
     def line(self, message: str) -> None:
         with self._lock:
-            self._stream.write(message + "\n")
-            self._stream.flush()
+            if self._closed:
+                return
+            try:
+                self._stream.write(message + "\n")
+                self._stream.flush()
+            except BrokenPipeError:
+                # The reader went away (`factory run ... | head`): the run goes on quietly.
+                self._closed = True
 
     def green(self, message: str) -> str:
         return f"\033[32m{message}\033[0m" if self._color else message
@@ -318,13 +330,14 @@ class ContainerOutput:
     shows as it comes whatever Airflow's log configuration, and nothing is missed.
     """
 
-    def __init__(self, docker_url: str, dag_id: str, out: Terminal) -> None:
+    def __init__(self, docker_url: str, dag_id: str, out: Terminal, width: int = 0) -> None:
         import docker
 
         self._docker_url = docker_url
         self._out = out
+        self._width = width
         self._client = docker.APIClient(base_url=docker_url, version="auto", timeout=None)
-        self._followers: list[threading.Thread] = []
+        self._followers: dict[str, list[threading.Thread]] = {}
         # The subscription exists once this returns, before any container starts.
         self._events = self._client.events(
             decode=True,
@@ -339,11 +352,17 @@ class ContainerOutput:
     def start(self) -> None:
         self._thread.start()
 
+    def drain(self, task_id: str) -> None:
+        """Wait until the output of a finished task's containers is all printed, so the
+        task's verdict comes after its last line."""
+        for follower in list(self._followers.get(task_id, ())):
+            follower.join(timeout=10)
+
     def stop(self) -> None:
         # Every container has exited by now, so each follower ends once it has
         # printed the last of its container's output.
-        for follower in list(self._followers):
-            follower.join(timeout=30)
+        for task_id in list(self._followers):
+            self.drain(task_id)
         self._events.close()
         self._thread.join(timeout=5)
 
@@ -357,7 +376,7 @@ class ContainerOutput:
                 follower = threading.Thread(
                     target=self._follow, args=(event["id"], task), name=f"factory-run-{task}", daemon=True
                 )
-                self._followers.append(follower)
+                self._followers.setdefault(task, []).append(follower)
                 follower.start()
         except (DockerException, OSError, ValueError):
             return  # the stream was closed by stop(), or the engine went away
@@ -370,11 +389,12 @@ class ContainerOutput:
         from factory.operators.docker import _lines
 
         client = docker.APIClient(base_url=self._docker_url, version=self._client.api_version, timeout=None)
+        prefix = self._out.dim(f"{task.ljust(self._width)} |")
         try:
             stream = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
             for line in _lines(stream):
                 # The same masking as the task log: secret values never reach the terminal.
-                self._out.line(f"{self._out.dim(task + ' |')} {redact(line)}")
+                self._out.line(f"{prefix} {redact(line)}")
         except DockerException:
             return  # removed before its output was read: the task log still has it
 

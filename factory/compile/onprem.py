@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,11 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
         # The run id goes through the environment, never through the shell's parser.
         env={"FACTORY_RUN_ID": "{{ run_id }}", "PYTHONPATH": _PACKAGE_PARENT},
         append_env=True,
+        # One quick retry for a passing engine hiccup; a bound so a hung engine cannot
+        # hold the run open. Neither affects the run's state (see below).
         retries=1,
+        retry_delay=timedelta(seconds=30),
+        execution_timeout=timedelta(minutes=10),
     )
     list(operators.values()) >> cleanup
     # A teardown runs whatever happened upstream, and its own result does not decide

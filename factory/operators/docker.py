@@ -18,7 +18,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, Variable, mask_secret, redact
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowTaskTimeout,
+    Variable,
+    mask_secret,
+    redact,
+)
 from airflow.providers.docker.exceptions import DockerContainerFailedException, DockerContainerFailedSkipException
 from airflow.providers.docker.operators.docker import DockerOperator
 from docker.errors import APIError, NotFound
@@ -282,8 +288,11 @@ class FactoryDockerOperator(DockerOperator):
                 if self.do_xcom_push and self.xcom_all:
                     lines.append(line)
             exit_code = client.wait(container_id)["StatusCode"]
+        except AirflowTaskTimeout:
+            self._stop_container(client, container_id, f"the task's timeout ({self.execution_timeout}) ran out")
+            raise
         except BaseException:
-            # A timeout (AirflowTaskTimeout), Ctrl-C or a lost engine connection.
+            # Ctrl-C, a kill, or a lost engine connection: the container must not run on.
             self._stop_container(client, container_id, "the task ended before its container")
             raise
         try:
