@@ -1,11 +1,19 @@
-"""Safe YAML with source positions, built from libyaml's event stream.
+"""Safe YAML with source positions.
 
-Why events and not `yaml.load`: the C composer recurses once per nesting level and
-crashes the interpreter on a deeply nested file (a segfault takes every DAG of the
-loader with it), and `load` throws away where each value came from. Building the
-tree here, iteratively, lets us bound depth, size and alias expansion (YAML bombs),
-reject duplicate keys and any explicit tag that is not plain data, and keep the
-line and column of every key and value for error messages.
+The authoritative reader builds the data from libyaml's event stream. Why events and
+not `yaml.load`: the C composer recurses once per nesting level and crashes the
+interpreter on a deeply nested file (a segfault takes every DAG of the loader with
+it), and `load` throws away where each value came from. Building the tree here,
+iteratively, lets us bound depth, size and alias expansion (YAML bombs), reject
+duplicate keys and any explicit tag that is not plain data, and keep the line and
+column of every key and value for error messages.
+
+That costs a Python step per event, and the loader reads every spec every 30
+seconds, so ordinary files take a fast path first: libyaml composes the node tree in
+C (only when the file cannot nest deeply enough to hurt it) and a plain loop turns
+it into data. Anything unusual there (an alias, a tag, a duplicate key, a syntax
+error) sends the file down the authoritative path, which decides and explains.
+Positions are only needed for errors, so a fast-path document finds them on demand.
 """
 
 from __future__ import annotations
@@ -58,8 +66,24 @@ class Document:
     path: str
     data: Any
     text: str
-    value_marks: dict[Path_, Mark] = field(default_factory=dict)
-    key_marks: dict[Path_, Mark] = field(default_factory=dict)
+    _value_marks: dict[Path_, Mark] | None = field(default=None, repr=False)
+    _key_marks: dict[Path_, Mark] | None = field(default=None, repr=False)
+
+    def _positions(self) -> None:
+        if self._value_marks is None:
+            # Parsed on the fast path: read it again, the slow way, for positions.
+            self._value_marks, self._key_marks = {}, {}
+            _build(self.path, self.text, self)
+
+    @property
+    def value_marks(self) -> dict[Path_, Mark]:
+        self._positions()
+        return self._value_marks  # type: ignore[return-value]
+
+    @property
+    def key_marks(self) -> dict[Path_, Mark]:
+        self._positions()
+        return self._key_marks  # type: ignore[return-value]
 
     def mark(self, path: Path_, *, key: bool = False) -> Mark:
         """The position of `path`, or of its nearest ancestor that has one."""
@@ -117,7 +141,12 @@ def decode(path: str, raw: bytes) -> str:
 
 def parse(path: str, text: str) -> Document:
     """Parse one YAML document into plain dicts, lists and scalars, with positions."""
-    doc = Document(path=path, data=None, text=text)
+    if text.count("[") + text.count("{") < _FAST_MAX_FLOW:
+        try:
+            return Document(path=path, data=_fast_build(text), text=text)
+        except (_Unusual, yaml.YAMLError):
+            pass  # the authoritative path below decides, and explains any error
+    doc = Document(path=path, data=None, text=text, _value_marks={}, _key_marks={})
     try:
         doc.data = _build(path, text, doc)
     except yaml.MarkedYAMLError as exc:
@@ -161,14 +190,14 @@ def _build(path: str, text: str, doc: Document) -> Any:
             raise _fail(path, start, f"document is too large: more than {MAX_NODES:,} values (an alias bomb?)")
         if not stack:
             root = value
-            doc.value_marks[()] = start
+            doc._value_marks[()] = start
             return
         top = stack[-1]
         container = top[0]
         if isinstance(container, list):
             item_path = (*top[1], len(container))
             container.append(value)
-            doc.value_marks[item_path] = start
+            doc._value_marks[item_path] = start
             return
         if top[2] is _NO_KEY:  # this value is a key
             if isinstance(value, (dict, list)):
@@ -184,8 +213,8 @@ def _build(path: str, text: str, doc: Document) -> Any:
         key = top[2]
         item_path = (*top[1], key)
         container[key] = value
-        doc.value_marks[item_path] = start
-        doc.key_marks[item_path] = top[4]
+        doc._value_marks[item_path] = start
+        doc._key_marks[item_path] = top[4]
         top[2] = _NO_KEY
 
     def current_path() -> Path_:
@@ -245,6 +274,68 @@ def _events(text: str) -> Any:
             yield event
     finally:
         parser.dispose()
+
+
+# Flow collections are the only way to nest deeply in a small file (block nesting
+# needs ever longer indentation: a 1 MiB file cannot go past ~1,400 levels), and the
+# C composer was seen to handle 10,000 levels; stay well below.
+_FAST_MAX_FLOW = 2000
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_KEEP_TEXT = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"}
+
+
+class _Unusual(Exception):
+    """The fast path declines this file; the authoritative path will read it."""
+
+
+class _FastLoader(_Loader):  # type: ignore[misc,valid-type]
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        # The C composer asks Python for each scalar's tag; answer the quick way.
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _resolve_plain(value)
+        return super().resolve(kind, value, implicit)
+
+
+def _fast_build(text: str) -> Any:
+    loader = _FastLoader(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
+    if root is None:
+        return None
+    seen: set[int] = set()
+    out: list[Any] = [None]
+    # (node, depth, container to fill, key or index in it)
+    work: list[tuple[Any, int, Any, Any]] = [(root, 0, out, 0)]
+    while work:
+        node, depth, target, slot = work.pop()
+        if id(node) in seen or depth > MAX_DEPTH or len(seen) > MAX_NODES:
+            raise _Unusual  # an alias, or a limit: the slow path counts and reports
+        seen.add(id(node))
+        tag = node.tag
+        if type(node) is yaml.ScalarNode:
+            if tag in _KEEP_TEXT:
+                target[slot] = node.value
+            elif tag in _SCALAR_BUILDERS:
+                target[slot] = _SCALAR_BUILDERS[tag](node)
+            else:
+                raise _Unusual
+        elif tag == _MAP and type(node) is yaml.MappingNode:
+            mapping: dict[Any, Any] = {}
+            target[slot] = mapping
+            for key_node, value_node in node.value:
+                if type(key_node) is not yaml.ScalarNode or key_node.tag != _STR or key_node.value in mapping:
+                    raise _Unusual  # non-string or duplicate key: explained by the slow path
+                mapping[key_node.value] = None
+                work.append((value_node, depth + 1, mapping, key_node.value))
+        elif tag == _SEQ and type(node) is yaml.SequenceNode:
+            items: list[Any] = [None] * len(node.value)
+            target[slot] = items
+            work.extend((child, depth + 1, items, i) for i, child in enumerate(node.value))
+        else:
+            raise _Unusual
+    return out[0]
 
 
 class _NoKey:
