@@ -222,6 +222,12 @@ def _run_dag(
             variable_file_path=str(variables.resolve()) if variables else None,
             conn_file_path=str(connections.resolve()) if connections else None,
         )
+    except KeyboardInterrupt:
+        # The running task's container was stopped by its operator; the cleanup task
+        # will not run now, so remove what this run left before giving up.
+        streamer.stop()
+        _clean_after_interrupt(docker_url, spec.dag_id, streamer.run_id, out)
+        raise
     finally:
         streamer.stop()
     tasks = []
@@ -256,11 +262,38 @@ def _report_failure(
         task_id = context["ti"].task_id
         streamer.drain(task_id)
         error = context.get("exception")
-        message = str(redact(str(error))) if error else "failed"
+        if isinstance(error, KeyboardInterrupt):
+            message = "interrupted (its container was stopped)"
+        else:
+            message = str(redact(str(error) or type(error).__name__)) if error else "failed"
         errors[task_id] = message
         out.line(f"{out.red('FAIL')} {task_id}: {_indent_after_first(message)}")
+        if isinstance(error, KeyboardInterrupt):
+            # Ctrl-C reached the task, which Airflow records as a failure and goes on;
+            # the person meant to stop the whole run.
+            raise KeyboardInterrupt
 
     return callback
+
+
+def _clean_after_interrupt(docker_url: str, dag_id: str, run_id: str | None, out: Terminal) -> None:
+    import docker
+    from docker.errors import DockerException
+
+    from factory.cleanup import clean_run
+
+    if run_id is None:
+        return  # no container was started
+    lines: list[str] = []
+    try:
+        report = clean_run(docker.APIClient(base_url=docker_url, version="auto", timeout=30), dag_id, run_id, lines)
+    except DockerException as exc:
+        out.line(f"could not remove this run's containers: {exc}")
+        return
+    if lines or report.errors:
+        out.line("removed what this run left:")
+    for line in [*lines, *report.errors]:
+        out.line(f"  {line}")
 
 
 def _summarise(result: RunResult, out: Terminal, log_file: Path | None) -> int:
@@ -338,6 +371,7 @@ class ContainerOutput:
         self._width = width
         self._client = docker.APIClient(base_url=docker_url, version="auto", timeout=None)
         self._followers: dict[str, list[threading.Thread]] = {}
+        self.run_id: str | None = None  # from the labels of the first container seen
         # The subscription exists once this returns, before any container starts.
         self._events = self._client.events(
             decode=True,
@@ -363,7 +397,8 @@ class ContainerOutput:
         # printed the last of its container's output.
         for task_id in list(self._followers):
             self.drain(task_id)
-        self._events.close()
+        with contextlib.suppress(Exception):  # closing twice, or after the engine went away
+            self._events.close()
         self._thread.join(timeout=5)
 
     def _watch(self) -> None:
@@ -373,6 +408,7 @@ class ContainerOutput:
             for event in self._events:
                 attributes = event.get("Actor", {}).get("Attributes", {})
                 task = attributes.get(labels.TASK_ID, "?")
+                self.run_id = self.run_id or attributes.get(labels.RUN_ID)
                 follower = threading.Thread(
                     target=self._follow, args=(event["id"], task), name=f"factory-run-{task}", daemon=True
                 )

@@ -89,7 +89,7 @@ class FactoryDockerOperator(DockerOperator):
         self.secret_env = dict(secret_env or {})
         self.cpu_limit = cpu_limit
         self.aws_conn_id = aws_conn_id
-        self._stopped: set[str] = set()
+        self._stopped: dict[str, str] = {}  # container id -> why this operator stopped it
 
     # -- the task ---------------------------------------------------------------
 
@@ -327,6 +327,11 @@ class FactoryDockerOperator(DockerOperator):
                 f"because it used more than its memory limit of {limit} (OOMKilled). "
                 "Give the task more memory (`memory:` in the spec) or make it use less."
             )
+        elif container_id in self._stopped:
+            headline = (
+                f"Container {container_id[:12]} of task {self.task_id!r} was stopped (exit code {exit_code}): "
+                f"{self._stopped[container_id]}."
+            )
         else:
             headline = f"Container {container_id[:12]} of task {self.task_id!r} exited with code {exit_code}."
         if shown:
@@ -355,7 +360,7 @@ class FactoryDockerOperator(DockerOperator):
     def _stop_container(self, client: APIClient, container_id: str, why: str) -> None:
         if container_id in self._stopped:
             return
-        self._stopped.add(container_id)
+        self._stopped[container_id] = why
         self.log.warning(
             "Stopping container %s: %s (SIGTERM, then SIGKILL after %ss)",
             container_id[:12],
