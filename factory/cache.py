@@ -1,13 +1,18 @@
 """A cache of validated, defaults-merged specs, so re-parsing skips YAML and validation.
 
-Airflow re-parses the loader every 30 seconds and before every task; specs rarely
-change in between. Entries are content-addressed: the key hashes the spec's bytes,
-the bytes of its defaults chain, the schemas and the factory version, so an entry
-can never be stale and never needs invalidating. Each entry is its own file,
-written to a temporary name and renamed into place, so any number of parsing
-processes can share the folder. JSON, not pickle: a cache folder must never be a
-way to run code. Any problem (unwritable folder, as on a read-only dags folder, or
-a corrupt entry) makes the cache step aside, never the parse fail.
+Airflow re-parses the loader every 30 seconds; specs rarely change in between.
+Entries are content-addressed: the key hashes the spec's bytes, the bytes of its
+defaults chain, the schemas and the factory version, so an entry can never be stale
+and never needs invalidating.
+
+All entries of one specs folder live in one "pack" file, read once per parse and
+rewritten (to a temporary name, then renamed into place) only when a spec changed,
+with exactly the entries that parse used, so it never grows stale. A thousand small
+files cost more to create than the parse they save. Several parsing processes may
+race to write: each pack they write is complete and correct, so the last one
+simply wins. JSON, not pickle: a cache folder must never be a way to run code. Any
+problem (an unwritable folder, as on a read-only dags folder, or a corrupt pack)
+makes the cache step aside, never the parse fail.
 """
 
 from __future__ import annotations
@@ -35,16 +40,32 @@ def default_dir() -> Path:
 
 
 class SpecCache:
-    def __init__(self, folder: Path, schema_files: list[Path]) -> None:
-        self.folder = folder
+    """The pack of one specs folder: `get` during a parse, `save` once at its end."""
+
+    def __init__(self, folder: Path, specs_dir: Path, schema_files: list[Path]) -> None:
         self.enabled = os.environ.get("FACTORY_CACHE", "1") != "0"
+        self.path = folder / f"{hashlib.sha256(str(specs_dir).encode()).hexdigest()[:24]}.json"
         digest = hashlib.sha256(__version__.encode())
         try:
-            for path in schema_files:
-                digest.update(path.read_bytes())
+            for schema in schema_files:
+                digest.update(schema.read_bytes())
         except OSError:
             self.enabled = False  # validation will report the unreadable schema
         self._salt = digest.digest()
+        self._old: dict[str, Any] = self._load() if self.enabled else {}
+        self._used: dict[str, Any] = {}
+        self._changed = False
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            with open(self.path, "rb") as fh:
+                pack = json.loads(fh.read())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.debug("factory cache: ignoring %s: %s", self.path, exc)
+            return {}
+        return pack if isinstance(pack, dict) else {}
 
     def key(self, spec: bytes, defaults: list[bytes]) -> str:
         digest = hashlib.sha256(self._salt)
@@ -54,36 +75,30 @@ class SpecCache:
             digest.update(part)
         return digest.hexdigest()
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
-
     def get(self, key: str) -> Any | None:
-        if not self.enabled:
-            return None
-        try:
-            with open(self._path(key), "rb") as fh:
-                return json.loads(fh.read())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:  # unreadable or corrupt: rebuild it
-            log.debug("factory cache: ignoring entry %s: %s", key, exc)
-            return None
+        value = self._old.get(key)
+        if value is not None:
+            self._used[key] = value
+        return value
 
     def put(self, key: str, value: Any) -> None:
-        if not self.enabled:
+        self._used[key] = value
+        self._changed = True
+
+    def save(self) -> None:
+        """Write the pack if this parse changed it: new entries, or entries no longer used."""
+        if not self.enabled or not (self._changed or self._used.keys() != self._old.keys()):
             return
-        path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(json.dumps(value, separators=(",", ":")).encode())
-                os.replace(tmp, path)
+                    fh.write(json.dumps(self._used, separators=(",", ":")).encode())
+                os.replace(tmp, self.path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            # A read-only or full disk: parse without the cache from now on.
-            log.debug("factory cache: disabled, cannot write %s: %s", path, exc)
-            self.enabled = False
+            # A read-only or full disk: parse without writing the cache.
+            log.debug("factory cache: cannot write %s: %s", self.path, exc)

@@ -52,7 +52,12 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     try:
         runtime = detect_runtime()
-        reader = Reader(project, cache=SpecCache(default_dir(), schema_files(project)))
+        only = _spec_being_run(project)
+        wanted = [only] if only else project.spec_files()
+        # A worker builds one DAG: validating one spec is cheaper than reading the pack
+        # of a thousand, and keeps task start independent of how many specs there are.
+        cache = None if only else SpecCache(default_dir(), project.specs_dir, schema_files(project))
+        reader = Reader(project, cache=cache)
         platform = reader.read_platform()
     except RuntimeError_ as exc:
         problems.append(Diagnostic(loader_file, 0, 0, str(exc), "runtime"))
@@ -63,30 +68,32 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
         _report(namespace, problems)
         return problems
 
-    for path in _wanted_specs(project):
+    from factory.compile.dag import build_dag  # Airflow itself: after the checks above
+
+    for path in wanted:
         try:
             spec = reader.read_spec(path)
-            from factory.compile.dag import build_dag
-
             namespace[spec.dag_id] = build_dag(spec, platform, runtime)
         except SpecError as exc:
             problems.extend(exc.diagnostics)
         except Exception as exc:
             log.exception("factory: could not compile %s", path)
             problems.append(Diagnostic(project.relative(path), 0, 0, f"cannot compile: {type(exc).__name__}: {exc}"))
+    if cache is not None:
+        cache.save()
     if problems:
         _report(namespace, problems)
     return problems
 
 
-def _wanted_specs(project: Project) -> list[Path]:
-    """All specs, or only the one a worker is about to run (the DAG id names its file)."""
+def _spec_being_run(project: Project) -> Path | None:
+    """The one spec a worker is about to run, found from its DAG id (None in the DAG processor)."""
     dag_id = get_parsing_context().dag_id
     if dag_id:
         path = project.spec_path(dag_id)
         if path.is_file():
-            return [path]
-    return project.spec_files()
+            return path
+    return None
 
 
 def _report(namespace: dict[str, Any], problems: list[Diagnostic]) -> None:

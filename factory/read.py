@@ -81,8 +81,8 @@ class Reader:
             if merged is not None:
                 return build_spec(self.project.dag_id(path), rel, merged)
         merged = self._validate(path, rel, raw, chain)
-        if key:
-            self.cache.put(key, merged)  # type: ignore[union-attr]
+        if key and self.cache is not None:
+            self.cache.put(key, merged)
         return build_spec(self.project.dag_id(path), rel, merged)
 
     def _validate(self, path: Path, rel: str, raw: bytes, chain: list[Path]) -> dict[str, Any]:

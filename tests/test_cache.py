@@ -3,6 +3,8 @@ cache folder never breaks a parse."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -25,12 +27,18 @@ def project(tmp_path: Path, repo: Path) -> Project:
 
 
 def _read(project: Project, folder: Path):
-    reader = Reader(project, cache=SpecCache(folder, schema_files(project)))
-    return reader.read_spec(project.specs_dir / "team" / "job.yaml")
+    """One parse: read the spec through the cache, then save the pack as the loader does."""
+    cache = SpecCache(folder, project.specs_dir, schema_files(project))
+    try:
+        return Reader(project, cache=cache).read_spec(project.specs_dir / "team" / "job.yaml")
+    finally:
+        cache.save()
 
 
-def _entries(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.json"))
+def _entries(folder: Path) -> list[str]:
+    packs = sorted(folder.glob("*.json"))
+    assert len(packs) <= 1, "one pack per specs folder"
+    return sorted(json.loads(packs[0].read_text())) if packs else []
 
 
 def test_a_hit_gives_the_same_spec_without_validating(project: Project, tmp_path: Path, monkeypatch) -> None:
@@ -54,24 +62,36 @@ def test_a_hit_gives_the_same_spec_without_validating(project: Project, tmp_path
     ],
     ids=["spec", "defaults", "new-defaults-file"],
 )
-def test_any_change_to_the_inputs_is_a_miss(project: Project, tmp_path: Path, change) -> None:
+def test_any_change_to_the_inputs_is_a_miss_and_the_old_entry_goes(project: Project, tmp_path: Path, change) -> None:
     cache = tmp_path / "cache"
     before = _read(project, cache)
+    (old,) = _entries(cache)
     project._folder_defaults.cache_clear()
     change(project)
     after = _read(project, cache)
     assert after != before
-    assert len(_entries(cache)) == 2
+    (new,) = _entries(cache)
+    assert new != old
 
 
-def test_a_corrupt_entry_is_ignored_and_rewritten(project: Project, tmp_path: Path) -> None:
+@pytest.mark.parametrize("garbage", [b"{not json", b"[1, 2]", b""], ids=["truncated", "not-a-mapping", "empty"])
+def test_a_corrupt_pack_is_ignored_and_rewritten(project: Project, tmp_path: Path, garbage: bytes) -> None:
     cache = tmp_path / "cache"
     good = _read(project, cache)
-    (entry,) = _entries(cache)
-    entry.write_bytes(b"{not json")
+    (pack,) = cache.glob("*.json")
+    pack.write_bytes(garbage)
     assert _read(project, cache) == good
-    assert entry.read_bytes().startswith(b"{")
-    assert b"not json" not in entry.read_bytes()
+    assert len(_entries(cache)) == 1
+
+
+def test_an_unchanged_parse_does_not_rewrite_the_pack(project: Project, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _read(project, cache)
+    (pack,) = cache.glob("*.json")
+    before = pack.stat().st_mtime_ns
+    os.utime(pack, ns=(before - 10**9, before - 10**9))
+    _read(project, cache)
+    assert pack.stat().st_mtime_ns == before - 10**9
 
 
 def test_a_cache_path_that_cannot_be_a_folder_is_not_an_error(project: Project, tmp_path: Path) -> None:
