@@ -288,12 +288,27 @@ class _Unusual(Exception):
     """The fast path declines this file; the authoritative path will read it."""
 
 
+_TAG_OF: dict[str, str] = {}  # plain scalar -> tag; keys and values repeat across specs
+
+
 class _FastLoader(_Loader):  # type: ignore[misc,valid-type]
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         # The C composer asks Python for each scalar's tag; answer the quick way.
         if kind is yaml.ScalarNode and implicit[0]:
-            return _resolve_plain(value)
+            tag = _TAG_OF.get(value)
+            if tag is None:
+                tag = _resolve_plain(value)
+                if len(_TAG_OF) < 100_000:
+                    _TAG_OF[value] = tag
+            return tag
         return super().resolve(kind, value, implicit)
+
+    # No path-based resolvers are registered; skip PyYAML's bookkeeping for them.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
 
 
 def _fast_build(text: str) -> Any:
