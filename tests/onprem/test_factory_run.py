@@ -7,12 +7,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import docker
 import pytest
-from onprem_harness import EXAMPLE_IMAGE, REPO
+from onprem_harness import EXAMPLE_IMAGE, REPO, containers_of
 
 EXAMPLES = sorted(p for p in (REPO / "specs" / "examples").glob("*.yaml") if not p.name.startswith("_"))
 # The example that demonstrates a failed run; every other example must succeed.
@@ -94,6 +97,62 @@ def test_factory_run_masks_secrets_it_was_given(tmp_path: Path, airflow_home: Pa
     log = re.search(r"Airflow's log: (\S+)\)", done.stdout)
     assert log is not None
     assert secret not in Path(log.group(1)).read_text()  # an absolute path: the home is outside the cwd
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_the_container_and_removes_the_runs_containers(
+    tmp_path: Path, airflow_home: Path, docker_client: docker.APIClient
+) -> None:
+    project = _project(tmp_path)
+    spec = project / "specs" / "long.yaml"
+    spec.write_text(
+        "description: A long job someone gives up waiting for\n"
+        "owner: tests\n"
+        "start_date: 2024-01-01\n"
+        "tasks:\n"
+        "  crunch:\n"
+        f"    image: {EXAMPLE_IMAGE}\n"
+        # A well-behaved program: it exits on SIGTERM.
+        "    command: [sh, -c, 'trap \"exit 143\" TERM; echo ready; sleep 300 & wait']\n"
+        "  publish:\n"
+        f"    image: {EXAMPLE_IMAGE}\n"
+        "    command: [echo, never]\n"
+        "    depends_on: [crunch]\n"
+    )
+    command = [sys.executable, "-m", "factory", "run", str(spec), "--airflow-home", str(airflow_home)]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "NO_COLOR": "1"},
+        # As in a terminal: SIGINT raises KeyboardInterrupt even if this test's own
+        # parent ignores it (background jobs of a non-interactive shell do).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = []
+    watchdog = threading.Timer(120, process.kill)  # never wait for the 300 s sleep
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            seen.append(line)
+            if re.match(r"crunch +\| ready$", line):
+                process.send_signal(signal.SIGINT)
+                break
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+    out = "".join(seen) + rest
+
+    assert process.returncode == 130, out
+    assert "FAIL crunch: interrupted (its container was stopped)" in out
+    assert "removed container" in out and "(task crunch, exited (143)" in out
+    assert "publish |" not in out  # nothing else ran
+    assert containers_of(docker_client, "long") == []
 
 
 def test_factory_run_says_how_to_start_an_engine_when_there_is_none(tmp_path: Path) -> None:
