@@ -32,6 +32,8 @@ from botocore.exceptions import ClientError
 # with an unchanged spec reuse the revision instead of registering a new one.
 HASH_TAG = "factory:content-sha256"
 MANAGED_TAG = "factory:managed"
+# How long a killed task waits for the last container log lines to be forwarded.
+LOG_DRAIN_SECONDS = 30
 
 _ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):(?P<service>[^:]*):(?P<region>[^:]*):(?P<account>[0-9]*):(?P<resource>.+)$"
@@ -269,6 +271,16 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
             )
             self.awslogs_group = None
             self.awslogs_stream_prefix = None
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def on_kill(self) -> None:
+        """Stop the ECS task (the provider's on_kill: also on `execution_timeout`), then let
+        the log forwarder read the stream once more before this task's log is closed."""
+        super().on_kill()
+        fetcher = self.task_log_fetcher
+        if fetcher is not None and fetcher.is_alive():
+            fetcher.join(timeout=LOG_DRAIN_SECONDS)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -230,6 +231,13 @@ class EcsSimulator:
                 return parameter.decrypt(parameter.value)  # ECS asks with WithDecryption
         return None
 
+    def ecs_task(self, arn: str) -> Any:
+        """moto's record of an ECS task, whatever its cluster."""
+        for tasks in self.backend("ecs").tasks.values():
+            if arn in tasks:
+                return tasks[arn]
+        raise KeyError(arn)
+
     def tasks_started_by(self, cluster: str, started_by: str) -> list[Any]:
         return [t for t in self.backend("ecs").tasks.get(cluster, {}).values() if t.started_by == started_by]
 
@@ -383,10 +391,11 @@ def run_dags(python: Path, env: dict[str, str], runs: list[dict[str, Any]], time
         timeout=timeout,
         check=False,
     )
-    output = completed.stdout
+    # Some Airflow versions colour exception text even into a pipe.
+    output = re.sub(r"\x1b\[[0-9;]*m", "", completed.stdout)
     if completed.returncode != 0:
         raise AssertionError(f"run_dags.py exited {completed.returncode}:\n{output[-6000:]}")
-    lines = completed.stdout.splitlines()
+    lines = output.splitlines()
     import_errors: dict[str, str] = {}
     results: list[DagRunResult] = []
     current: list[str] | None = None

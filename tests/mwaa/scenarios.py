@@ -3,9 +3,9 @@
 Two batches of DAG runs go through `run_dags.py` in a subprocess of some Airflow
 (this repository's 3.3 venv, or one of MWAA's pinned versions):
 
-  batch 1: sales.daily_rollup twice (register, then reuse), checks.failures (a
-           non-zero exit and a timeout), finance.monthly_close (a task definition
-           its team registered by hand);
+  batch 1: sales.daily_rollup twice (register, then reuse), checks.exit_code (a
+           non-zero exit), checks.timeout (a container that hangs), and
+           finance.monthly_close (a task definition its team registered by hand);
   batch 2: sales.daily_rollup once more after its ECS task was started by a "previous
            worker", with the cluster Variable changed in SSM in between.
 
@@ -90,7 +90,8 @@ class Days:
         return [
             {"dag_id": "sales.daily_rollup", "logical_date": self.at(0)},
             {"dag_id": "sales.daily_rollup", "logical_date": self.at(1)},
-            {"dag_id": "checks.failures", "logical_date": self.at(0)},
+            {"dag_id": "checks.exit_code", "logical_date": self.at(0)},
+            {"dag_id": "checks.timeout", "logical_date": self.at(0)},
             {"dag_id": "finance.monthly_close", "logical_date": self.at(0), "conf": {"period": "2024-05"}},
         ]
 
@@ -231,18 +232,23 @@ def check_non_zero_exit_fails_with_log_tail(outcome: Outcome) -> None:
 
 
 def check_timeout_stops_ecs_task(outcome: Outcome, ecs: EcsSimulator) -> None:
-    run = outcome.batch1.runs[2]
+    from airflow.providers.amazon.aws.utils.identifiers import generate_uuid
+
+    run = outcome.batch1.runs[3]
     assert run.states["export"] == "failed", run.log[-3000:]
-    assert re.search(r"[Tt]imeout|timed out", run.log), run.log[-3000:]
-    stopped = [arn for arn, _ in ecs.stop_calls if ecs.tasks[arn].command[:1] == ["export"]]
-    assert stopped, "the ECS task of the timed-out Airflow task was not stopped"
-    task_id = stopped[-1].split("/")[-1]
+    assert re.search(r"AirflowTaskTimeout|[Tt]imed out", run.log), run.log[-3000:]
+    # The ECS task this run started (startedBy derives from the task instance) was
+    # stopped, not left running after Airflow gave up on it.
+    started_by = generate_uuid("checks.timeout", "export", run.run_id, "-1")
+    stopped = [arn for arn, _ in ecs.stop_calls if ecs.ecs_task(arn).started_by == started_by]
+    assert len(stopped) == 1, f"the ECS task of the timed-out Airflow task was not stopped: {ecs.stop_calls}"
+    assert ecs.ecs_task(stopped[0]).last_status == "STOPPED"
+    # What it printed before it was stopped still reached the task log.
     assert "export: started, this takes a while" in run.log
-    assert task_id in run.log
 
 
 def check_existing_task_definition(outcome: Outcome, aws: AwsWorld, ecs: EcsSimulator) -> None:
-    run = outcome.batch1.runs[3]
+    run = outcome.batch1.runs[4]
     assert run.states == {"close_ledger": "success"}, run.log[-3000:]
     # Nothing registered for it: the team's revision 12 ran, its first container got the
     # spec's command, and its own awslogs settings told where to read the output.
@@ -265,10 +271,11 @@ def check_reattached_not_restarted(outcome: Outcome, aws: AwsWorld, ecs: EcsSimu
     # The output of the task it reattached to reached the log.
     assert "extract: wrote 1234 rows" in run.log
     # The rollup task found the moved cluster too.
+    day = run.run_id.removeprefix("manual__")[:10]
     rollups = [
-        t
-        for t in ecs.backend("ecs").tasks.get(aws.other_cluster, {}).values()
-        if ROLLUP_FAMILY in t.task_definition_arn
+        arn
+        for arn, task in ecs.tasks.items()
+        if f"/{aws.other_cluster}/" in arn and task.command == ["python", "rollup.py", "--date", day]
     ]
     assert len(rollups) == 1
 

@@ -1,0 +1,113 @@
+"""Virtualenvs holding exactly what Amazon MWAA installs, one per MWAA version.
+
+Each is `apache-airflow[celery,statsd]==V` plus `apache-airflow-providers-amazon`,
+installed with uv under MWAA's own constraints file (../shared/mwaa/V/, beside the
+repository), so the Airflow and amazon provider versions are MWAA's and the docker
+provider is absent. They live in .cache/mwaa-venvs/V and are reused while their
+constraints file is unchanged.
+
+    python tests/mwaa/mwaa_venvs.py [VERSION...]    # build ahead of the tests
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+VERSIONS = ("2.10.3", "2.11.0", "3.0.6", "3.3.1")
+ROOT = REPO / ".cache" / "mwaa-venvs"
+STAMP = ".factory-stamp"
+INSTALL_TRIES = 3
+
+
+@dataclass(frozen=True)
+class MwaaVenv:
+    version: str
+    python: Path
+    seconds: float
+    reused: bool
+
+
+def constraints_file(version: str) -> Path:
+    """../shared/mwaa/V/airflow_constraints.txt, beside the repository (also in CI's clone)."""
+    shared = Path(os.environ.get("FACTORY_SHARED_DIR", REPO.parent / "shared"))
+    path = shared / "mwaa" / version / "airflow_constraints.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: MWAA's pins are expected in shared/ beside the repository")
+    return path
+
+
+def uv_command() -> list[str]:
+    """uv as scripts/setup installs it: a module of the Python this project's .venv is
+    built on (found without PATH, which puts .venv first)."""
+    for python in (Path(sys.base_prefix) / "bin" / "python3", Path(shutil.which("python3") or "python3")):
+        probe = subprocess.run([str(python), "-m", "uv", "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [str(python), "-m", "uv"]
+    uv = shutil.which("uv")
+    if uv:
+        return [uv]
+    raise FileNotFoundError("uv is not installed: run scripts/setup")
+
+
+def _requirements(version: str) -> list[str]:
+    return [f"apache-airflow[celery,statsd]=={version}", "apache-airflow-providers-amazon"]
+
+
+def _stamp(version: str, base_python: str) -> dict[str, object]:
+    return {
+        "constraints_sha256": hashlib.sha256(constraints_file(version).read_bytes()).hexdigest(),
+        "requirements": _requirements(version),
+        "python": base_python,
+    }
+
+
+def ensure(version: str, root: Path = ROOT) -> MwaaVenv:
+    """The virtualenv of one MWAA version, built unless an identical one is there."""
+    target = root / version
+    python = target / "bin" / "python"
+    base_python = str(Path(sys.base_prefix) / "bin" / "python3")
+    wanted = _stamp(version, base_python)
+    stamp = target / STAMP
+    if python.exists() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        return MwaaVenv(version, python, 0.0, reused=True)
+    started = time.monotonic()
+    uv = uv_command()
+    # Never download a Python (it would hang here); the machine's must do. Retry the
+    # install: on a fresh machine it downloads a few hundred MB from the package index.
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "UV_HTTP_TIMEOUT": "120"}
+    stamp.unlink(missing_ok=True)
+    subprocess.run([*uv, "venv", "--clear", "--quiet", "--python", base_python, str(target)], env=env, check=True)
+    install = [*uv, "pip", "install", "--quiet", "--python", str(python), *_requirements(version)]
+    install += ["--constraint", str(constraints_file(version))]
+    for attempt in range(1, INSTALL_TRIES + 1):
+        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            break
+        if attempt == INSTALL_TRIES:
+            raise RuntimeError(f"installing MWAA {version} failed {attempt} times:\n{done.stdout}\n{done.stderr}")
+        time.sleep(5 * attempt)
+    stamp.write_text(json.dumps(wanted))
+    return MwaaVenv(version, python, time.monotonic() - started, reused=False)
+
+
+def ensure_all(versions: tuple[str, ...] = VERSIONS, root: Path = ROOT) -> dict[str, MwaaVenv]:
+    """Build the missing ones side by side: uv mostly waits on the network and the disk."""
+    root.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=len(versions)) as pool:
+        built = list(pool.map(lambda v: ensure(v, root), versions))
+    return {venv.version: venv for venv in built}
+
+
+if __name__ == "__main__":
+    for venv in ensure_all(tuple(sys.argv[1:]) or VERSIONS).values():
+        print(f"MWAA {venv.version}: {venv.python} ({'reused' if venv.reused else f'built in {venv.seconds:.0f}s'})")

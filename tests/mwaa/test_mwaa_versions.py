@@ -1,0 +1,198 @@
+"""dags/ on what Amazon MWAA actually installs: each MWAA version's Airflow and amazon
+provider, from its constraints file, in its own virtualenv (mwaa_venvs.py).
+
+- parse: dags/ of this checkout, and the folder as synced to the MWAA bucket, give one
+  DAG per example spec made of FactoryEcsRunTaskOperator tasks, with no import error
+  and without the docker provider;
+- run: the end-to-end scenarios of test_e2e.py (scenarios.py) in each version's
+  Airflow, with its amazon provider (9.0.0 on 2.10.3 up to 9.34.0 on 3.3.1), against
+  one moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import mwaa_venvs
+import pytest
+import scenarios
+from aws_harness import REPO, AwsWorld, EcsSimulator, mwaa_project
+
+from factory.load.layout import Project
+
+pytestmark = pytest.mark.slow
+
+# Versions whose DAG runs are tested end to end; every version is parsed.
+RUN_VERSIONS = mwaa_venvs.VERSIONS
+# MWAA's DAG processor gives up on a file after [core] dagbag_import_timeout.
+DAGBAG_IMPORT_TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def venvs(request: pytest.FixtureRequest) -> dict[str, mwaa_venvs.MwaaVenv]:
+    started = time.monotonic()
+    built = mwaa_venvs.ensure_all()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    summary = ", ".join(f"{v.version} {'reused' if v.reused else f'built in {v.seconds:.0f}s'}" for v in built.values())
+    if reporter is not None:
+        reporter.write_line(f"MWAA virtualenvs ({time.monotonic() - started:.0f}s): {summary}")
+    return built
+
+
+def expected_dags() -> set[str]:
+    project = Project.at(REPO)
+    return {project.dag_id(path) for path in project.spec_files()}
+
+
+def bucket_layout(tmp: Path) -> Path:
+    """The dags folder as the MWAA bucket holds it (see docs/mwaa.md)."""
+    dags = tmp / "dags"
+    dags.mkdir()
+    shutil.copy2(REPO / "dags" / "factory_dags.py", dags)
+    shutil.copy2(REPO / "dags" / ".airflowignore", dags)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("factory", "schemas", "specs"):
+        shutil.copytree(REPO / folder, dags / folder, ignore=ignore)
+    return dags
+
+
+def parse(venv: mwaa_venvs.MwaaVenv, folder: Path, home: Path, env: dict[str, str], *extra: str) -> dict[str, Any]:
+    home.mkdir(parents=True, exist_ok=True)
+    full_env = scenarios.base_environment(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+            **env,
+        }
+    )
+    done = subprocess.run(
+        [str(venv.python), str(Path(__file__).with_name("parse_dags.py")), str(folder), *extra],
+        env=full_env,
+        cwd=home,  # not the repository: `factory` must come from the dags folder
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def parsed(
+    venvs: dict[str, mwaa_venvs.MwaaVenv], tmp_path_factory: pytest.TempPathFactory
+) -> dict[tuple[str, str], Any]:
+    """Every version x layout, two at a time (one per core)."""
+    bucket = bucket_layout(tmp_path_factory.mktemp("mwaa-bucket"))
+    homes = tmp_path_factory.mktemp("parse-homes")
+    jobs = []
+    for version, venv in venvs.items():
+        # The checkout, told the runtime explicitly.
+        jobs.append(((version, "checkout"), venv, REPO / "dags", {"FACTORY_RUNTIME": "mwaa"}, ()))
+        # The bucket copy, on sys.path and recognising MWAA by the variables it sets.
+        mwaa_env = {"AIRFLOW_ENV_NAME": "factory-test", "MWAA_AIRFLOW_COMPONENT": "scheduler"}
+        jobs.append(((version, "bucket"), venv, bucket, mwaa_env, ("--on-sys-path",)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = pool.map(lambda job: (job[0], parse(job[1], job[2], homes / "-".join(job[0]), job[3], *job[4])), jobs)
+        return dict(results)
+
+
+@pytest.mark.parametrize("layout", ["checkout", "bucket"])
+@pytest.mark.parametrize("version", mwaa_venvs.VERSIONS)
+def test_dags_parse_on_mwaa(
+    version: str, layout: str, parsed: dict[tuple[str, str], Any], record_property: Any
+) -> None:
+    report = parsed[(version, layout)]
+    record_property("seconds_parse", report["seconds_parse"])
+    print(
+        f"MWAA {version} {layout}: import airflow {report['seconds_import_airflow']}s, parse {report['seconds_parse']}s"
+    )
+    pinned = re.search(
+        r"^apache-airflow-providers-amazon==(\S+)$",
+        mwaa_venvs.constraints_file(version).read_text(),
+        re.MULTILINE,
+    )
+    assert report["airflow"] == version
+    assert pinned and report["amazon_provider"] == pinned.group(1)
+    assert report["import_errors"] == {}
+    assert set(report["dags"]) == expected_dags()
+    for dag_id, tasks in report["dags"].items():
+        assert tasks and set(tasks.values()) == {"FactoryEcsRunTaskOperator"}, dag_id
+    # MWAA has no docker provider, and the MWAA runtime never reaches for it.
+    assert not report["docker_provider_installed"]
+    assert report["docker_modules_imported"] == []
+    # .airflowignore kept the DAG processor out of the package, specs and schemas.
+    assert [Path(f).name for f in report["files_parsed"]] == ["factory_dags.py"]
+    if layout == "bucket":
+        # The package copied beside the loader, not one from elsewhere.
+        assert Path(report["factory_from"]).is_relative_to(Path(report["folder"]) / "factory")
+    assert report["seconds_parse"] < DAGBAG_IMPORT_TIMEOUT / 3
+
+
+def migrate(venv: mwaa_venvs.MwaaVenv, home: Path) -> dict[str, str]:
+    """A fresh Airflow home with a migrated SQLite metadata DB for this version."""
+    env = scenarios.base_environment(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        }
+    )
+    done = subprocess.run(
+        [str(venv.python), "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return env
+
+
+OutcomeFor = Callable[[str], tuple[scenarios.Outcome, scenarios.Days]]
+
+
+@pytest.fixture(scope="module")
+def outcome_for(
+    venvs: dict[str, mwaa_venvs.MwaaVenv],
+    aws: AwsWorld,
+    ecs: EcsSimulator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> OutcomeFor:
+    """Runs the scenarios in one version's Airflow when a test first asks for it."""
+    project = mwaa_project(tmp_path_factory.mktemp("mwaa-project"))
+    done: dict[str, tuple[scenarios.Outcome, scenarios.Days]] = {}
+
+    def run(version: str) -> tuple[scenarios.Outcome, scenarios.Days]:
+        if version not in done:
+            home = tmp_path_factory.mktemp(f"airflow-{version}")
+            env = migrate(venvs[version], home)
+            # Each Airflow gets its own days: its runs, and so its ECS startedBy, are its own.
+            days = scenarios.Days(date(2024, 6 + RUN_VERSIONS.index(version), 1))
+            outcome = scenarios.run_scenarios(venvs[version].python, env, home / "airflow.db", aws, ecs, project, days)
+            done[version] = (outcome, days)
+        return done[version]
+
+    return run
+
+
+@pytest.mark.parametrize("version", RUN_VERSIONS)
+def test_specs_run_on_mwaa_provider(version: str, outcome_for: OutcomeFor, aws: AwsWorld, ecs: EcsSimulator) -> None:
+    outcome, days = outcome_for(version)
+    scenarios.check_no_import_errors(outcome)
+    scenarios.check_registered_once_and_reused(outcome, aws)
+    scenarios.check_container_logs_in_task_log(outcome, days)
+    scenarios.check_platform_values_rendered_at_run_time(outcome, aws, ecs)
+    scenarios.check_secrets_are_arns_never_values(outcome, aws)
+    scenarios.check_non_zero_exit_fails_with_log_tail(outcome)
+    scenarios.check_timeout_stops_ecs_task(outcome, ecs)
+    scenarios.check_existing_task_definition(outcome, aws, ecs)
+    scenarios.check_reattached_not_restarted(outcome, aws, ecs)
