@@ -45,13 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run a spec end to end on the local Docker engine, through Airflow",
-        description=__doc__.split("\n\n")[0]
-        + " Each task runs once (no retries). Exit 0 only if every task succeeded.",
+        description="Run one spec end to end on the local Docker engine, through Airflow (dag.test()). "
+        "Each task runs once (no retries). Exit 0 only if every task succeeded.",
     )
     parser.add_argument("spec", type=Path, help="the spec file")
     parser.add_argument(
         "--airflow-home",
         type=Path,
+        metavar="DIR",
         help="Airflow home for local runs (default: .cache/airflow_home beside specs/)",
     )
     parser.add_argument(
