@@ -38,14 +38,37 @@ def fargate_size(cpu: float, memory_mib: int) -> tuple[int, int]:
             if memory >= memory_mib:
                 return units, memory
     raise FargateSizeError(
-        f"no Fargate size has {cpu:g} vCPU and {memory_mib} MiB; the largest is 16 vCPU with 120 GiB. "
+        f"no Fargate size has {cpu:g} vCPU and {_mib(memory_mib)}; the largest is 16 vCPU with 120 GiB. "
         f"Valid sizes: {describe_sizes()}"
     )
 
 
 def describe_sizes() -> str:
-    return "; ".join(
-        f"{units / 1024:g} vCPU with {memories[0] // 1024 if memories[0] >= 1024 else memories[0]}"
-        f"{'GiB' if memories[0] >= 1024 else 'MiB'}-{memories[-1] // 1024}GiB"
-        for units, memories in _SIZES.items()
+    """The valid sizes in words, for error messages."""
+    return "; ".join(f"{_vcpus(units)} vCPU: {_memories(memories)}" for units, memories in _SIZES.items())
+
+
+def rounding_note(cpu: float, memory_mib: int) -> str | None:
+    """How a task's size changes on Fargate, or None when it is a Fargate size already."""
+    units, memory = fargate_size(cpu, memory_mib)
+    if units == round(cpu * 1024) and memory == memory_mib:
+        return None
+    return (
+        f"{cpu:g} vCPU and {_mib(memory_mib)} run as {_vcpus(units)} vCPU and {_mib(memory)}, "
+        "the smallest Fargate size with at least as much of both"
     )
+
+
+def _vcpus(units: int) -> str:
+    return f"{units / 1024:g}"
+
+
+def _mib(mib: int) -> str:
+    return f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
+
+
+def _memories(memories: list[int]) -> str:
+    if len(memories) <= 3:
+        return ", ".join(_mib(m) for m in memories[:-1]) + f" or {_mib(memories[-1])}"
+    step = memories[1] - memories[0]
+    return f"{_mib(memories[0])} to {_mib(memories[-1])} in {_mib(step)} steps"

@@ -51,7 +51,8 @@ def content_hash(definition: dict[str, Any]) -> str:
 
 
 def split_ids(value: str | Iterable[Any] | None) -> list[str]:
-    """Subnet or security group ids from a list, a comma-separated string or a JSON list.
+    """Subnet or security group ids from a list, or a string holding them comma-separated
+    or as a JSON or Python list.
 
     Platform values such as `{{ var.value.ecs_subnets }}` render to one string (SSM
     StringList parameters are comma-separated), so the list is only known after rendering.
@@ -62,12 +63,13 @@ def split_ids(value: str | Iterable[Any] | None) -> list[str]:
     ids: list[str] = []
     for item in items:
         text = str(item).strip()
-        if text.startswith("["):
+        if text.startswith("[") and text.endswith("]"):
             try:
                 ids.extend(split_ids([str(x) for x in json.loads(text)]))
                 continue
             except (ValueError, TypeError):
-                pass  # not JSON after all: split it like any other text
+                # Not JSON: a rendered Python list, "['a', 'b']". Split what is inside.
+                text = text[1:-1]
         ids.extend(part.strip().strip("'\"") for part in text.split(",") if part.strip().strip("'\""))
     return ids
 
