@@ -16,7 +16,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,17 @@ class EcsSimulator:
         self.programs: dict[str, Program] = {}
         self.tasks: dict[str, SimulatedTask] = {}
         self.stop_calls: list[tuple[str, str]] = []
+        self._calls: set[str] | None = None
+
+    @contextmanager
+    def recording(self) -> Iterator[set[str]]:
+        """The AWS API calls moto serves meanwhile, as IAM names ("ecs:RunTask"); the
+        test itself makes none then, so they are what Airflow needs permission for."""
+        self._calls = calls = set()
+        try:
+            yield calls
+        finally:
+            self._calls = None
 
     def program(self, image: str, program: Program) -> None:
         self.programs[image] = program
@@ -87,10 +99,18 @@ class EcsSimulator:
         return get_backend(service)[ACCOUNT][region]  # type: ignore[index]
 
     def install(self, patch: pytest.MonkeyPatch) -> None:
+        from moto.core.responses import BaseResponse
         from moto.ecs.models import EC2ContainerServiceBackend
         from moto.moto_api import state_manager
 
         sim = self
+        original_call_action = BaseResponse.call_action
+
+        def call_action(response: Any) -> Any:
+            if sim._calls is not None:
+                sim._calls.add(f"{response.service_name}:{response._get_action()}")
+            return original_call_action(response)
+
         original_describe = EC2ContainerServiceBackend.describe_tasks
         original_stop = EC2ContainerServiceBackend.stop_task
         original_resources = EC2ContainerServiceBackend.__dict__["_calculate_task_resource_requirements"].__func__
@@ -118,6 +138,7 @@ class EcsSimulator:
             ]
             return original_resources(patched)
 
+        patch.setattr(BaseResponse, "call_action", call_action)
         patch.setattr(EC2ContainerServiceBackend, "describe_tasks", describe_tasks)
         patch.setattr(EC2ContainerServiceBackend, "stop_task", stop_task)
         patch.setattr(EC2ContainerServiceBackend, "_calculate_task_resource_requirements", staticmethod(resources))

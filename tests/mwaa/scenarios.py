@@ -14,6 +14,7 @@ The checks are functions so that every Airflow is held to the same ones.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -27,6 +28,7 @@ from aws_harness import (
     FINANCE_FAMILY,
     FINANCE_IMAGE,
     REGION,
+    REPO,
     AwsWorld,
     Batch,
     EcsSimulator,
@@ -107,6 +109,7 @@ class Outcome:
     batch2: Batch
     reattached_task_arn: str
     airflow_db: Path
+    api_calls: set[str]  # what Airflow called, as IAM actions
 
 
 def run_scenarios(
@@ -124,7 +127,8 @@ def run_scenarios(
     install_programs(ecs)
     env = {**base_env, **airflow_environment(aws, project), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
     aws.set_variable("ecs_cluster", aws.cluster)
-    batch1 = run_dags(python, env, days.batch1())
+    with ecs.recording() as calls:
+        batch1 = run_dags(python, env, days.batch1())
 
     # A worker started the extract task of the next run, then died. The platform team has
     # meanwhile moved the tasks to another cluster by changing the Variable in SSM: the
@@ -145,11 +149,12 @@ def run_scenarios(
             },
             overrides={"containerOverrides": [{"name": "extract", "command": ["python", "extract.py", "--date", "x"]}]},
         )
-        batch2 = run_dags(python, env, days.batch2())
+        with ecs.recording() as more_calls:
+            batch2 = run_dags(python, env, days.batch2())
     finally:
         aws.set_variable("ecs_cluster", aws.cluster)
     assert batch2.runs[0].run_id == run_id, "dag.test() named the run differently; startedBy would not match"
-    return Outcome(batch1, batch2, started["tasks"][0]["taskArn"], airflow_db)
+    return Outcome(batch1, batch2, started["tasks"][0]["taskArn"], airflow_db, calls | more_calls)
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -284,3 +289,25 @@ def base_environment(extra: dict[str, str]) -> dict[str, str]:
     """A clean environment for an Airflow subprocess: no variables of the test run leak in."""
     keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     return {**keep, **extra}
+
+
+def documented_policy(name: str) -> dict[str, Any]:
+    """The IAM policy docs/mwaa.md shows after `<!-- iam-policy: NAME -->`."""
+    text = (REPO / "docs" / "mwaa.md").read_text()
+    match = re.search(rf"<!-- iam-policy: {re.escape(name)} -->\s*```json\n(.*?)```", text, re.DOTALL)
+    assert match, f"docs/mwaa.md has no policy marked {name}"
+    return json.loads(match.group(1))
+
+
+def check_documented_iam_policy_covers_calls(outcome: Outcome) -> None:
+    """Every AWS API Airflow called on MWAA's behalf is allowed by the documented policy."""
+    allowed = {
+        action
+        for statement in documented_policy("mwaa-execution-role")["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    missing = sorted(outcome.api_calls - allowed)
+    assert not missing, f"docs/mwaa.md's MWAA execution role policy lacks {missing}"
+    # Sanity: the calls were recorded at all.
+    assert {"ecs:RunTask", "ssm:GetParameter", "logs:GetLogEvents"} <= outcome.api_calls

@@ -65,3 +65,7 @@ def test_worker_restart_reattaches_instead_of_starting_a_copy(
     outcome: scenarios.Outcome, aws: AwsWorld, ecs: EcsSimulator
 ) -> None:
     scenarios.check_reattached_not_restarted(outcome, aws, ecs)
+
+
+def test_documented_iam_policy_allows_every_call(outcome: scenarios.Outcome) -> None:
+    scenarios.check_documented_iam_policy_covers_calls(outcome)
