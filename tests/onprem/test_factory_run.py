@@ -28,12 +28,14 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("factory-run-home")
 
 
-def factory_run(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+def factory_run(
+    *args: str, home: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "factory", "run", *args]
     if home is not None:
         command += ["--airflow-home", str(home)]
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    environment = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=environment, timeout=300)
 
 
 @pytest.mark.docker
@@ -97,6 +99,60 @@ def test_factory_run_masks_secrets_it_was_given(tmp_path: Path, airflow_home: Pa
     log = re.search(r"Airflow's log: (\S+)\)", done.stdout)
     assert log is not None
     assert secret not in Path(log.group(1)).read_text()  # an absolute path: the home is outside the cwd
+
+
+@pytest.mark.docker
+def test_secrets_come_from_ssm_parameter_store_under_the_same_name_as_on_mwaa(
+    tmp_path: Path, airflow_home: Path, docker_client: docker.APIClient
+) -> None:
+    """The documented set-up: Airflow's SSM backend with `variables_prefix: ""` reads the
+    spec's secret `/team/api-key` from the parameter `/team/api-key`, the one the MWAA
+    runtime's ECS tasks read. SSM is moto over HTTP; everything else is real."""
+    import boto3
+    from moto.core.base_backend import BackendDict
+    from moto.server import ThreadedMotoServer
+
+    secret = "ssm-Qv72-1f9e4c"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+    try:
+        ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1", **_boto_keys(aws))
+        ssm.put_parameter(Name="/team/api-key", Value=secret, Type="SecureString")
+        project = _project(tmp_path)
+        spec = project / "specs" / "sync.yaml"
+        spec.write_text(
+            "description: Sync the CRM export to the partner's API\n"
+            "owner: team\n"
+            "start_date: 2024-01-01\n"
+            "tasks:\n"
+            "  push:\n"
+            f"    image: {EXAMPLE_IMAGE}\n"
+            '    command: [sh, -ec, \'echo "using key $API_KEY"; printf %s "$API_KEY" | wc -c\']\n'
+            "    secrets: {API_KEY: /team/api-key}\n"
+        )
+        backend = "airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend"
+        settings = {"variables_prefix": "", "endpoint_url": endpoint, "region_name": "eu-west-1"}
+        env = {
+            **aws,
+            "AIRFLOW__SECRETS__BACKEND": backend,
+            "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(settings),
+        }
+        done = factory_run(str(spec), home=airflow_home, env=env)
+    finally:
+        server.stop()
+        BackendDict.reset()
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^push +\| using key \*\*\*$", done.stdout, re.M), done.stdout
+    assert re.search(rf"^push +\| {len(secret)}$", done.stdout, re.M)
+    assert secret not in done.stdout + done.stderr
+
+
+def _boto_keys(aws: dict[str, str]) -> dict[str, str]:
+    return {"aws_access_key_id": aws["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": aws["AWS_SECRET_ACCESS_KEY"]}
 
 
 @pytest.mark.docker
