@@ -82,6 +82,10 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
             region_name=mwaa.region,
             reattach=True,
             number_logs_exception=LOG_LINES_ON_FAILURE,
+            # Waiting in the worker, whatever [operators] default_deferrable says: only then
+            # does the container's log stream into the task log and its tail reach the
+            # error, and a hand-registered definition's log settings apply.
+            deferrable=False,
             retries=task.retries,
             retry_delay=task.retry_delay,
             execution_timeout=task.timeout,

@@ -11,7 +11,7 @@ The provider's operator is used as it is in every amazon provider version MWAA p
   - fills in what only AWS knows for a task definition the spec names (container name,
     log settings);
   - forwards the whole container log, including the lines written just before the
-    container stopped (provider versions before 9.35 drop them).
+    container stopped (the provider versions MWAA pins, 9.34.0 and older, drop them).
 """
 
 from __future__ import annotations
@@ -177,8 +177,9 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
         secret ARNs and the log region."""
         region = self.region_name or self.hook.conn_region_name
         role = arn_parts(definition.get("executionRoleArn"))
-        # The execution role is in the account that runs the task, so its ARN gives the
-        # account and partition without an extra STS call (and without its permission).
+        # ECS only accepts an execution role of the account that runs the task (a role
+        # cannot be passed across accounts), so its ARN gives the account and partition
+        # without an STS call.
         partition = role["partition"] if role else self.hook.conn_partition
         account = role["account"] if role and role["account"] else None
         resolved = json.loads(json.dumps(definition))  # rendered templates: plain JSON data

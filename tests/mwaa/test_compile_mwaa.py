@@ -124,6 +124,7 @@ def test_task_settings() -> None:
     op = compile_task()
     assert op.launch_type == "FARGATE"
     assert op.reattach is True
+    assert op.deferrable is False
     assert op.number_logs_exception == 20
     assert op.retries == 2
     assert op.retry_delay == timedelta(minutes=10)
