@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 from factory import __version__
 from factory.compile.airflow_compat import DAG
 from factory.model import Platform, Spec
+
+# DAG arguments whose defaults Airflow 3 reads from its configuration for every DAG
+# built. A parse builds hundreds from one configuration, so read them once. Only
+# arguments the installed DAG class has (Airflow 2 has none of these as fields).
+_CONFIG_DEFAULTS = (
+    ("max_active_tasks", "core", "max_active_tasks_per_dag", "getint"),
+    ("max_consecutive_failed_dag_runs", "core", "max_consecutive_failed_dag_runs_per_dag", "getint"),
+    ("disable_bundle_versioning", "dag_processor", "disable_bundle_versioning", "getboolean"),
+)
+
+
+@functools.cache
+def _dag_config_defaults() -> dict[str, Any]:
+    try:
+        import attrs
+
+        fields = attrs.fields_dict(DAG) if attrs.has(DAG) else {}
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 2: its DAG reads configuration its own way
+        return {}
+    return {name: getattr(conf, read)(section, key) for name, section, key, read in _CONFIG_DEFAULTS if name in fields}
 
 
 def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
@@ -23,6 +45,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         tags=[*spec.tags, f"runtime:{runtime}"],
         default_args={"owner": spec.owner},
         doc_md=f"Built by factory {__version__} from `{spec.path}` for the {runtime} runtime.",
+        **_dag_config_defaults(),
     )
     if runtime == "mwaa":
         from factory.compile.mwaa import add_tasks

@@ -101,11 +101,20 @@ def name_problems(project: Project, spec_path: Path) -> list[str]:
     problems = []
     if spec_path.suffix != SPEC_SUFFIX:
         problems.append(f"spec files end in '{SPEC_SUFFIX}': rename {spec_path.name} to {spec_path.stem}{SPEC_SUFFIX}")
-    rel = spec_path.relative_to(project.specs_dir).with_suffix("")
-    for part in rel.parts:
-        if not NAME.match(part):
-            problems.append(
-                f"'{part}' cannot be part of a DAG id: use letters, digits, '-' and '_' "
-                "(no dots or spaces) in spec file and folder names"
-            )
-    return problems
+    rel = os.path.relpath(spec_path.parent, project.specs_dir)
+    folders = () if rel == "." else tuple(rel.split(os.sep))
+    return problems + _folder_problems(folders) + _part_problems(spec_path.stem)
+
+
+@functools.lru_cache(maxsize=4096)  # one answer per folder, however many specs it holds
+def _folder_problems(folders: tuple[str, ...]) -> list[str]:
+    return [problem for part in folders for problem in _part_problems(part)]
+
+
+def _part_problems(part: str) -> list[str]:
+    if NAME.match(part):
+        return []
+    return [
+        f"'{part}' cannot be part of a DAG id: use letters, digits, '-' and '_' "
+        "(no dots or spaces) in spec file and folder names"
+    ]

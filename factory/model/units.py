@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ _DURATION = re.compile(r"^(?=[0-9])(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(MiB|GiB)$")
 
 
+@functools.lru_cache(maxsize=1024)  # specs repeat a handful of values; parsed per spec per parse
 def parse_duration(text: str) -> timedelta:
     """'1h30m' -> timedelta(hours=1, minutes=30). The schema has checked the shape."""
     match = _DURATION.match(text)
@@ -18,6 +20,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_memory_mib(text: str) -> int:
     """'1.5GiB' -> 1536. Rounded up to whole MiB: a limit should never shrink."""
     match = _MEMORY.match(text)
