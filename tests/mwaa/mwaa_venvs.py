@@ -29,12 +29,23 @@ STAMP = ".factory-stamp"
 INSTALL_TRIES = 3
 
 
+# The Python of each MWAA image (shared/mwaa/README.md). Used when this machine has it;
+# otherwise the venvs use this project's Python (3.11), on which MWAA's pins install too.
+MWAA_PYTHON = {"2.10.3": "3.11", "2.11.0": "3.12", "3.0.6": "3.12", "3.3.1": "3.12"}
+
+
 @dataclass(frozen=True)
 class MwaaVenv:
     version: str
     python: Path
+    python_version: str  # the venv's, e.g. "3.12"
     seconds: float
     reused: bool
+
+    def describe(self) -> str:
+        wanted = MWAA_PYTHON.get(self.version, self.python_version)
+        python = f"Python {self.python_version}" + ("" if wanted == self.python_version else f", MWAA has {wanted}")
+        return f"{self.version} ({python}) " + ("reused" if self.reused else f"built in {self.seconds:.0f}s")
 
 
 def constraints_file(version: str) -> Path:
@@ -59,6 +70,35 @@ def uv_command() -> list[str]:
     raise FileNotFoundError("uv is not installed: run scripts/setup")
 
 
+def _minor_version(python: Path) -> str | None:
+    try:
+        probe = subprocess.run(
+            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return None
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+def interpreter(version: str) -> tuple[Path, str]:
+    """MWAA's Python for this version if the machine has one, else this project's."""
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    wanted = MWAA_PYTHON.get(version)
+    if wanted:
+        pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+        candidates = [base, Path(shutil.which(f"python{wanted}") or f"python{wanted}")]
+        candidates += sorted(pyenv.glob(f"versions/{wanted}.*/bin/python{wanted}"), reverse=True)
+        candidates.append(Path(f"/usr/bin/python{wanted}"))
+        for candidate in candidates:
+            if candidate.exists() and _minor_version(candidate) == wanted:
+                return candidate, wanted
+    return base, _minor_version(base) or "?"
+
+
 def _requirements(version: str) -> list[str]:
     return [f"apache-airflow[celery,statsd]=={version}", "apache-airflow-providers-amazon"]
 
@@ -75,11 +115,12 @@ def ensure(version: str, root: Path = ROOT) -> MwaaVenv:
     """The virtualenv of one MWAA version, built unless an identical one is there."""
     target = root / version
     python = target / "bin" / "python"
-    base_python = str(Path(sys.base_prefix) / "bin" / "python3")
+    base, python_version = interpreter(version)
+    base_python = str(base)
     wanted = _stamp(version, base_python)
     stamp = target / STAMP
     if python.exists() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        return MwaaVenv(version, python, 0.0, reused=True)
+        return MwaaVenv(version, python, python_version, 0.0, reused=True)
     started = time.monotonic()
     uv = uv_command()
     # Never download a Python (it would hang here); the machine's must do. Retry the
@@ -97,7 +138,7 @@ def ensure(version: str, root: Path = ROOT) -> MwaaVenv:
             raise RuntimeError(f"installing MWAA {version} failed {attempt} times:\n{done.stdout}\n{done.stderr}")
         time.sleep(5 * attempt)
     stamp.write_text(json.dumps(wanted))
-    return MwaaVenv(version, python, time.monotonic() - started, reused=False)
+    return MwaaVenv(version, python, python_version, time.monotonic() - started, reused=False)
 
 
 def ensure_all(versions: tuple[str, ...] = VERSIONS, root: Path = ROOT) -> dict[str, MwaaVenv]:
@@ -110,4 +151,4 @@ def ensure_all(versions: tuple[str, ...] = VERSIONS, root: Path = ROOT) -> dict[
 
 if __name__ == "__main__":
     for venv in ensure_all(tuple(sys.argv[1:]) or VERSIONS).values():
-        print(f"MWAA {venv.version}: {venv.python} ({'reused' if venv.reused else f'built in {venv.seconds:.0f}s'})")
+        print(f"MWAA {venv.describe()}: {venv.python}")

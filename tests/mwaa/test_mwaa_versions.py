@@ -42,7 +42,7 @@ def venvs(request: pytest.FixtureRequest) -> dict[str, mwaa_venvs.MwaaVenv]:
     started = time.monotonic()
     built = mwaa_venvs.ensure_all()
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    summary = ", ".join(f"{v.version} {'reused' if v.reused else f'built in {v.seconds:.0f}s'}" for v in built.values())
+    summary = "; ".join(v.describe() for v in built.values())
     if reporter is not None:
         reporter.write_line(f"MWAA virtualenvs ({time.monotonic() - started:.0f}s): {summary}")
     return built
