@@ -4,8 +4,9 @@ Two batches of DAG runs go through `run_dags.py` in a subprocess of some Airflow
 (this repository's 3.3 venv, or one of MWAA's pinned versions):
 
   batch 1: sales.daily_rollup twice (register, then reuse), checks.exit_code (a
-           non-zero exit), checks.timeout (a container that hangs), and
-           finance.monthly_close (a task definition its team registered by hand);
+           non-zero exit), checks.timeout (a container that hangs),
+           finance.monthly_close (a task definition its team registered by hand) and
+           checks.missing_secret (a secret ECS cannot read);
   batch 2: sales.daily_rollup once more after its ECS task was started by a "previous
            worker", with the cluster Variable changed in SSM in between.
 
@@ -41,6 +42,7 @@ SALES_EXTRACT = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sales-extract:1.4.
 SALES_ROLLUP = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sales-rollup:2.0.0"
 LOAD = "factory-tests/load:1"
 EXPORT = "factory-tests/export:1"
+REPORT = "factory-tests/report:1"
 EXTRACT_FAMILY = "factory-sales-daily_rollup-extract"
 ROLLUP_FAMILY = "factory-sales-daily_rollup-rollup"
 
@@ -67,6 +69,7 @@ def install_programs(ecs: EcsSimulator) -> None:
         ),
     )
     ecs.program(EXPORT, Program(lambda cmd, env: ["export: started, this takes a while"], running_polls=None))
+    ecs.program(REPORT, Program(lambda cmd, env: ["report: never printed, ECS cannot start it"]))
     ecs.program(
         FINANCE_IMAGE,
         Program(
@@ -95,6 +98,7 @@ class Days:
             {"dag_id": "checks.exit_code", "logical_date": self.at(0)},
             {"dag_id": "checks.timeout", "logical_date": self.at(0)},
             {"dag_id": "finance.monthly_close", "logical_date": self.at(0), "conf": {"period": "2024-05"}},
+            {"dag_id": "checks.missing_secret", "logical_date": self.at(0)},
         ]
 
     def batch2(self) -> list[dict[str, Any]]:
@@ -264,6 +268,15 @@ def check_existing_task_definition(outcome: Outcome, aws: AwsWorld, ecs: EcsSimu
     assert f"{FINANCE_FAMILY}:12" in run.log
     assert "ledger: closing period 2024-05" in run.log
     assert "ledger: LEDGER_DB_URL received" in run.log
+
+
+def check_unreadable_secret_fails_with_ecs_reason(outcome: Outcome) -> None:
+    run = outcome.batch1.runs[5]
+    assert run.states == {"report": "failed"}, run.log[-3000:]
+    # ECS looked the parameter up by the ARN the operator built, and said why it failed.
+    arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/prod/checks/not-created"
+    assert "ResourceInitializationError" in run.log and arn in run.log, run.log[-3000:]
+    assert "report: never printed" not in run.log
 
 
 def check_reattached_not_restarted(outcome: Outcome, aws: AwsWorld, ecs: EcsSimulator) -> None:

@@ -12,6 +12,8 @@ import pytest
 import scenarios
 from aws_harness import AwsWorld, EcsSimulator, mwaa_project
 
+pytestmark = pytest.mark.slow
+
 DAYS = scenarios.Days(date(2024, 5, 1))
 
 
@@ -59,6 +61,10 @@ def test_existing_task_definition_runs_as_registered(
     outcome: scenarios.Outcome, aws: AwsWorld, ecs: EcsSimulator
 ) -> None:
     scenarios.check_existing_task_definition(outcome, aws, ecs)
+
+
+def test_unreadable_secret_fails_the_task_with_ecs_reason(outcome: scenarios.Outcome) -> None:
+    scenarios.check_unreadable_secret_fails_with_ecs_reason(outcome)
 
 
 def test_worker_restart_reattaches_instead_of_starting_a_copy(

@@ -195,5 +195,6 @@ def test_specs_run_on_mwaa_provider(version: str, outcome_for: OutcomeFor, aws: 
     scenarios.check_non_zero_exit_fails_with_log_tail(outcome)
     scenarios.check_timeout_stops_ecs_task(outcome, ecs)
     scenarios.check_existing_task_definition(outcome, aws, ecs)
+    scenarios.check_unreadable_secret_fails_with_ecs_reason(outcome)
     scenarios.check_reattached_not_restarted(outcome, aws, ecs)
     scenarios.check_documented_iam_policy_covers_calls(outcome)
