@@ -11,6 +11,7 @@ constraints file is unchanged.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -113,6 +114,14 @@ def _stamp(version: str, base_python: str) -> dict[str, object]:
 
 def ensure(version: str, root: Path = ROOT) -> MwaaVenv:
     """The virtualenv of one MWAA version, built unless an identical one is there."""
+    root.mkdir(parents=True, exist_ok=True)
+    # One builder at a time per version (two test runs, or the script beside a test run).
+    with open(root / f".{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure(version, root)
+
+
+def _ensure(version: str, root: Path) -> MwaaVenv:
     target = root / version
     python = target / "bin" / "python"
     base, python_version = interpreter(version)
