@@ -8,6 +8,7 @@ Airflow records as the loader file's import error (shown by the UI and by
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -72,7 +73,7 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
 
     for path in wanted:
         try:
-            spec = reader.read_spec(path)
+            spec = _read_without_gc(reader, path)
             namespace[spec.dag_id] = build_dag(spec, platform, runtime)
         except SpecError as exc:
             problems.extend(exc.diagnostics)
@@ -84,6 +85,19 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
     if problems:
         _report(namespace, problems)
     return problems
+
+
+def _read_without_gc(reader: Reader, path: Path) -> Any:
+    # Reading a spec makes thousands of short-lived, acyclic objects (YAML nodes) that
+    # reference counting frees at once; letting them trigger the cyclic collector,
+    # which then walks all of Airflow's objects, is pure waste (~20% of a cold parse).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return reader.read_spec(path)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _spec_being_run(project: Project) -> Path | None:

@@ -301,6 +301,10 @@ class _FastLoader(_Loader):  # type: ignore[misc,valid-type]
                 if len(_TAG_OF) < 100_000:
                     _TAG_OF[value] = tag
             return tag
+        if kind is yaml.MappingNode:
+            return _MAP  # what PyYAML answers for a collection when no path resolver is set
+        if kind is yaml.SequenceNode:
+            return _SEQ
         return super().resolve(kind, value, implicit)
 
     # No path-based resolvers are registered; skip PyYAML's bookkeeping for them.

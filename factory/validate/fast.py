@@ -1,16 +1,17 @@
-"""A yes/no JSON Schema checker, compiled once per process into plain closures.
+"""A yes/no JSON Schema checker, compiled once per process into Python source.
 
 jsonschema explains errors well but costs about a millisecond per spec (and ~100 ms
 to import); parsing a thousand specs every 30 seconds cannot afford that. Valid
-files, the norm, are settled here in microseconds; only a file this checker rejects
-goes through jsonschema, which then reports every error with its message. The
-checker supports exactly the keywords our schemas use and refuses to compile any
-other, so a schema edit cannot silently weaken validation.
+files, the norm, are settled here in microseconds: each subschema becomes one plain
+Python function of straight-line checks, generated from the schema and compiled
+with `compile()`. Only a file this checker rejects goes through jsonschema, which
+then reports every error with its message. The generator supports exactly the
+keywords our schemas use and refuses any other, so a schema edit cannot silently
+weaken validation; a differential test holds it to jsonschema's verdicts.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,20 +19,22 @@ from typing import Any
 Check = Callable[[Any], bool]
 
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "examples", "$defs", "$comment", "default"}
+_SUPPORTED = {
+    "type", "$ref", "properties", "additionalProperties", "required", "propertyNames", "minProperties",
+    "maxProperties", "items", "minItems", "maxItems", "uniqueItems", "minLength", "maxLength", "pattern",
+    "enum", "minimum", "maximum", "exclusiveMinimum", "oneOf", "anyOf",
+}  # fmt: skip
 
-
-def _is_integer(v: Any) -> bool:
-    return (type(v) is int) or (type(v) is float and v.is_integer())
-
-
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: type(v) is dict,
-    "array": lambda v: type(v) is list,
-    "string": lambda v: type(v) is str,
-    "boolean": lambda v: type(v) is bool,
-    "null": lambda v: v is None,
-    "integer": _is_integer,
-    "number": lambda v: type(v) in (int, float),
+# JSON Schema's types, as Python type tests on what the YAML reader produces.
+_TYPE_TESTS = {
+    "object": "type(v) is dict",
+    "array": "type(v) is list",
+    "string": "type(v) is str",
+    "boolean": "type(v) is bool",
+    "null": "v is None",
+    # 1.0 is an integer in JSON Schema; True is not (type() tells bool from int).
+    "integer": "(type(v) is int or (type(v) is float and v.is_integer()))",
+    "number": "type(v) in (int, float)",
 }
 
 
@@ -39,135 +42,129 @@ class UnsupportedSchema(ValueError):
     pass
 
 
+def _unique(items: list[Any]) -> bool:
+    """uniqueItems, with JSON's equality: 1 and True differ, 1 and 1.0 do not."""
+    seen: list[Any] = []
+    for item in items:
+        key = (type(item) is bool, item)
+        if key in seen:
+            return False
+        seen.append(key)
+    return True
+
+
 class Compiler:
-    """Compiles schemas that may refer to each other by `$id`-relative `$ref`s."""
+    """Generates one function per subschema; `$ref`s between files resolve by file name."""
 
     def __init__(self, documents: dict[str, dict[str, Any]]) -> None:
         self.documents = documents  # file name -> schema
-        self._refs: dict[tuple[str, str], Check] = {}
+        self._source: list[str] = []
+        self._constants: dict[str, Any] = {"_unique": _unique}
+        self._names: dict[tuple[str, str], str] = {}  # (file, pointer) -> function name
+        self._pending: list[tuple[str, dict[str, Any], str]] = []
 
     def compile(self, name: str) -> Check:
-        return self._compile(self.documents[name], name)
+        entry = self._function(name, "", self.documents[name])
+        while self._pending:
+            function, schema, base = self._pending.pop()
+            self._emit(function, schema, base)
+        namespace = dict(self._constants)
+        # Source we generated from our own schema files, never from a spec.
+        exec(compile("\n".join(self._source), f"<schema {name}>", "exec"), namespace)
+        return namespace[entry]
 
-    def _ref(self, ref: str, base: str) -> Check:
+    def _function(self, file: str, pointer: str, schema: dict[str, Any]) -> str:
+        """The name of the function checking `schema` (generated later, once per schema)."""
+        key = (file, pointer or f"@{id(schema)}")
+        if key not in self._names:
+            self._names[key] = f"_check_{len(self._names)}"
+            self._pending.append((self._names[key], schema, file))
+        return self._names[key]
+
+    def _const(self, value: Any) -> str:
+        name = f"_c{len(self._constants)}"
+        self._constants[name] = value
+        return name
+
+    def _ref(self, ref: str, base: str) -> str:
         file, _, pointer = ref.partition("#")
         file = file or base
-        key = (file, pointer)
-        if key not in self._refs:
-            target: Any = self.documents[file]
-            for part in [p for p in pointer.split("/") if p]:
-                target = target[part]
-            self._refs[key] = lambda v: False  # placeholder breaks reference cycles
-            compiled = self._compile(target, file)
-            self._refs[key] = compiled
-        return lambda v, key=key: self._refs[key](v)
+        target: Any = self.documents[file]
+        for part in [p for p in pointer.split("/") if p]:
+            target = target[part]
+        return self._function(file, pointer, target)
 
-    def _compile(self, schema: dict[str, Any], base: str) -> Check:
-        checks: list[Check] = []
-        unknown = set(schema) - _ANNOTATIONS - _KEYWORDS.keys()
+    def _sub(self, schema: dict[str, Any], base: str) -> str:
+        return self._function(base, "", schema)
+
+    def _emit(self, function: str, s: dict[str, Any], base: str) -> None:
+        unknown = set(s) - _ANNOTATIONS - _SUPPORTED
         if unknown:
             raise UnsupportedSchema(f"keywords not supported by the fast checker: {sorted(unknown)}")
-        for keyword in _KEYWORDS:
-            if keyword in schema:
-                checks.append(_KEYWORDS[keyword](self, schema, base))
-        if len(checks) == 1:
-            return checks[0]
-        return lambda v: all(c(v) for c in checks)
-
-
-def _type(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    names = s["type"] if isinstance(s["type"], list) else [s["type"]]
-    tests = [_TYPES[n] for n in names]
-    return lambda v: any(t(v) for t in tests)
-
-
-def _strings(check: Callable[[str], bool]) -> Check:
-    return lambda v: type(v) is not str or check(v)
-
-
-def _numbers(check: Callable[[float], bool]) -> Check:
-    return lambda v: type(v) not in (int, float) or check(v)
-
-
-def _objects(check: Callable[[dict[str, Any]], bool]) -> Check:
-    return lambda v: type(v) is not dict or check(v)
-
-
-def _arrays(check: Callable[[list[Any]], bool]) -> Check:
-    return lambda v: type(v) is not list or check(v)
-
-
-def _properties(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    props = {k: c._compile(sub, base) for k, sub in s["properties"].items()}
-    return _objects(lambda v: all(props[k](v[k]) for k in props.keys() & v.keys()))
-
-
-def _additional(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    known = set(s.get("properties", {}))
-    extra = s["additionalProperties"]
-    if extra is False:
-        return _objects(lambda v: known.issuperset(v))
-    if extra is True:
-        return lambda v: True
-    sub = c._compile(extra, base)
-    return _objects(lambda v: all(sub(x) for k, x in v.items() if k not in known))
-
-
-def _unique(v: list[Any]) -> bool:
-    seen = {json.dumps([type(x).__name__ if isinstance(x, bool) else "", x], sort_keys=True) for x in v}
-    return len(seen) == len(v)
-
-
-def _one_of(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    subs = [c._compile(x, base) for x in s["oneOf"]]
-    return lambda v: sum(1 for sub in subs if sub(v)) == 1
-
-
-def _any_of(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    subs = [c._compile(x, base) for x in s["anyOf"]]
-    return lambda v: any(sub(v) for sub in subs)
-
-
-def _items(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    sub = c._compile(s["items"], base)
-    return _arrays(lambda v: all(sub(x) for x in v))
-
-
-def _property_names(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    sub = c._compile(s["propertyNames"], base)
-    return _objects(lambda v: all(sub(k) for k in v))
-
-
-def _pattern(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    search = re.compile(s["pattern"]).search
-    return _strings(lambda v: search(v) is not None)
-
-
-def _enum(c: Compiler, s: dict[str, Any], base: str) -> Check:
-    options = s["enum"]
-    return lambda v: any(type(v) is type(o) and v == o for o in options)
-
-
-_KEYWORDS: dict[str, Callable[[Compiler, dict[str, Any], str], Check]] = {
-    "type": _type,
-    "$ref": lambda c, s, base: c._ref(s["$ref"], base),
-    "properties": _properties,
-    "additionalProperties": _additional,
-    "required": lambda c, s, base: _objects(lambda v, r=tuple(s["required"]): all(k in v for k in r)),
-    "propertyNames": _property_names,
-    "minProperties": lambda c, s, base: _objects(lambda v, n=s["minProperties"]: len(v) >= n),
-    "maxProperties": lambda c, s, base: _objects(lambda v, n=s["maxProperties"]: len(v) <= n),
-    "items": _items,
-    "minItems": lambda c, s, base: _arrays(lambda v, n=s["minItems"]: len(v) >= n),
-    "maxItems": lambda c, s, base: _arrays(lambda v, n=s["maxItems"]: len(v) <= n),
-    "uniqueItems": lambda c, s, base: _arrays(_unique) if s["uniqueItems"] else (lambda v: True),
-    "minLength": lambda c, s, base: _strings(lambda v, n=s["minLength"]: len(v) >= n),
-    "maxLength": lambda c, s, base: _strings(lambda v, n=s["maxLength"]: len(v) <= n),
-    "pattern": _pattern,
-    "enum": _enum,
-    "minimum": lambda c, s, base: _numbers(lambda v, n=s["minimum"]: v >= n),
-    "maximum": lambda c, s, base: _numbers(lambda v, n=s["maximum"]: v <= n),
-    "exclusiveMinimum": lambda c, s, base: _numbers(lambda v, n=s["exclusiveMinimum"]: v > n),
-    "oneOf": _one_of,
-    "anyOf": _any_of,
-}
+        body: list[str] = []
+        fail = "return False"
+        if "type" in s:
+            names = s["type"] if isinstance(s["type"], list) else [s["type"]]
+            body.append(f"if not ({' or '.join(_TYPE_TESTS[n] for n in names)}): {fail}")
+        if "$ref" in s:
+            body.append(f"if not {self._ref(s['$ref'], base)}(v): {fail}")
+        if "enum" in s:
+            options = self._const([(type(o), o) for o in s["enum"]])
+            body.append(f"if (type(v), v) not in {options}: {fail}")
+        for keyword, combine in (("anyOf", "any"), ("oneOf", "one")):
+            if keyword in s:
+                checks = ", ".join(self._sub(sub, base) for sub in s[keyword])
+                count = f"sum(1 for f in ({checks},) if f(v))"
+                test = f"{count} == 1" if combine == "one" else f"any(f(v) for f in ({checks},))"
+                body.append(f"if not ({test}): {fail}")
+        strings = []
+        if "minLength" in s:
+            strings.append(f"if len(v) < {s['minLength']}: {fail}")
+        if "maxLength" in s:
+            strings.append(f"if len(v) > {s['maxLength']}: {fail}")
+        if "pattern" in s:
+            strings.append(f"if {self._const(re.compile(s['pattern']).search)}(v) is None: {fail}")
+        numbers = []
+        for keyword, op in (("minimum", "<"), ("maximum", ">"), ("exclusiveMinimum", "<=")):
+            if keyword in s:
+                numbers.append(f"if v {op} {s[keyword]!r}: {fail}")
+        objects = []
+        if "required" in s:
+            objects.append(f"for k in {tuple(s['required'])!r}:\n    if k not in v: {fail}")
+        if "minProperties" in s:
+            objects.append(f"if len(v) < {s['minProperties']}: {fail}")
+        if "maxProperties" in s:
+            objects.append(f"if len(v) > {s['maxProperties']}: {fail}")
+        props = s.get("properties", {})
+        for key, sub in props.items():
+            objects.append(f"if {key!r} in v and not {self._sub(sub, base)}(v[{key!r}]): {fail}")
+        extra = s.get("additionalProperties", True)
+        if extra is False:
+            objects.append(f"for k in v:\n    if k not in {self._const(frozenset(props))}: {fail}")
+        elif isinstance(extra, dict):
+            check, known = self._sub(extra, base), self._const(frozenset(props))
+            objects.append(f"for k, x in v.items():\n    if k not in {known} and not {check}(x): {fail}")
+        if "propertyNames" in s:
+            objects.append(f"for k in v:\n    if not {self._sub(s['propertyNames'], base)}(k): {fail}")
+        arrays = []
+        if "minItems" in s:
+            arrays.append(f"if len(v) < {s['minItems']}: {fail}")
+        if "maxItems" in s:
+            arrays.append(f"if len(v) > {s['maxItems']}: {fail}")
+        if "items" in s:
+            arrays.append(f"for x in v:\n    if not {self._sub(s['items'], base)}(x): {fail}")
+        if s.get("uniqueItems"):
+            arrays.append(f"if not _unique(v): {fail}")
+        # Keywords of one type apply only to values of that type, as JSON Schema says.
+        for guard, lines in (
+            ("type(v) is str", strings),
+            ("type(v) in (int, float)", numbers),
+            ("type(v) is dict", objects),
+            ("type(v) is list", arrays),
+        ):
+            if lines:
+                body.append(f"if {guard}:")
+                body.extend("    " + line for text in lines for line in text.split("\n"))
+        body.append("return True")
+        self._source.append(f"def {function}(v):")
+        self._source.extend("    " + line for line in body)
