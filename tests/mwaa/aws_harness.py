@@ -356,7 +356,7 @@ def mwaa_project(tmp: Path) -> Path:
 
 
 def airflow_environment(aws: AwsWorld, project: Path) -> dict[str, str]:
-    """What an MWAA environment configured as docs/mwaa.md says looks like to Airflow,
+    """What an MWAA environment configured as README.md's MWAA section says looks like to Airflow,
     with moto as AWS."""
     return {
         **AWS_ENV,

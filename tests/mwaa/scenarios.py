@@ -305,10 +305,10 @@ def base_environment(extra: dict[str, str]) -> dict[str, str]:
 
 
 def documented_policy(name: str) -> dict[str, Any]:
-    """The IAM policy docs/mwaa.md shows after `<!-- iam-policy: NAME -->`."""
-    text = (REPO / "docs" / "mwaa.md").read_text()
+    """The IAM policy README.md's MWAA section shows after `<!-- iam-policy: NAME -->`."""
+    text = (REPO / "README.md").read_text()
     match = re.search(rf"<!-- iam-policy: {re.escape(name)} -->\s*```json\n(.*?)```", text, re.DOTALL)
-    assert match, f"docs/mwaa.md has no policy marked {name}"
+    assert match, f"README.md's MWAA section has no policy marked {name}"
     return json.loads(match.group(1))
 
 
@@ -321,6 +321,6 @@ def check_documented_iam_policy_covers_calls(outcome: Outcome) -> None:
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     missing = sorted(outcome.api_calls - allowed)
-    assert not missing, f"docs/mwaa.md's MWAA execution role policy lacks {missing}"
+    assert not missing, f"README.md's MWAA section's MWAA execution role policy lacks {missing}"
     # Sanity: the calls were recorded at all.
     assert {"ecs:RunTask", "ssm:GetParameter", "logs:GetLogEvents"} <= outcome.api_calls

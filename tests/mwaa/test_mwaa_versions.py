@@ -54,7 +54,7 @@ def expected_dags() -> set[str]:
 
 
 def bucket_layout(tmp: Path) -> Path:
-    """The dags folder as the MWAA bucket holds it (see docs/mwaa.md)."""
+    """The dags folder as the MWAA bucket holds it (see README.md's MWAA section)."""
     dags = tmp / "dags"
     dags.mkdir()
     shutil.copy2(REPO / "dags" / "factory_dags.py", dags)
