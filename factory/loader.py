@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.cache import SpecCache, default_dir
-from factory.compile import RuntimeError_, detect_runtime
+from factory.compile import UnknownRuntimeError, detect_runtime
 from factory.compile.airflow_compat import DAG, get_parsing_context
 from factory.diagnostics import Diagnostic, SpecError
 from factory.load.layout import Project, schema_files
@@ -74,7 +74,7 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
         cache = None if only else SpecCache(default_dir(), project.specs_dir, schema_files(project))
         reader = Reader(project, cache=cache)
         platform = reader.read_platform()
-    except RuntimeError_ as exc:
+    except UnknownRuntimeError as exc:
         problems.append(Diagnostic(loader_file, 0, 0, str(exc), "runtime"))
     except SpecError as exc:
         problems.extend(exc.diagnostics)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.compile import RuntimeError_, detect_runtime
+from factory.compile import UnknownRuntimeError, detect_runtime
 from factory.load.layout import Project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,5 +146,5 @@ def test_runtime_detection(environ: dict[str, str], expected: str) -> None:
 
 
 def test_an_unknown_runtime_is_refused() -> None:
-    with pytest.raises(RuntimeError_, match="not one of onprem, mwaa"):
+    with pytest.raises(UnknownRuntimeError, match="not one of onprem, mwaa"):
         detect_runtime({"FACTORY_RUNTIME": "k8s"})

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 RUNTIMES = ("onprem", "mwaa")
 
 
-class RuntimeError_(Exception):
+class UnknownRuntimeError(Exception):
     """The runtime asked for does not exist or cannot be used here."""
 
 
@@ -22,7 +22,7 @@ def detect_runtime(environ: Mapping[str, str] = os.environ) -> str:
     chosen = environ.get("FACTORY_RUNTIME", "").strip().lower()
     if chosen:
         if chosen not in RUNTIMES:
-            raise RuntimeError_(f"FACTORY_RUNTIME={chosen!r} is not one of {', '.join(RUNTIMES)}")
+            raise UnknownRuntimeError(f"FACTORY_RUNTIME={chosen!r} is not one of {', '.join(RUNTIMES)}")
         return chosen
     if environ.get("AIRFLOW_ENV_NAME") or environ.get("MWAA_AIRFLOW_COMPONENT"):
         return "mwaa"
