@@ -18,6 +18,7 @@ class Diagnostic:
     message: str
     rule: str = ""  # the schema path or check name, e.g. "tasks/*/memory/pattern"
     hint: str = ""  # e.g. "did you mean 'depends_on'?"
+    severity: str = "error"  # or "note": worth knowing, never a failure
 
     def location(self) -> str:
         if self.line:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.compile.fargate import FargateSizeError, fargate_size, on_fargate
+from factory.compile.fargate import FargateSizeError, on_fargate, rounding_note
 from factory.diagnostics import Diagnostic, SpecError
 from factory.load.layout import Project
 from factory.model import Platform, Spec
@@ -18,8 +18,12 @@ class LintResult:
     spec_count: int = 0
 
     @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
     def failed_files(self) -> int:
-        return len({d.path for d in self.diagnostics})
+        return len({d.path for d in self.errors})
 
 
 def lint_paths(paths: list[Path]) -> LintResult:
@@ -50,7 +54,7 @@ def lint_paths(paths: list[Path]) -> LintResult:
 
 
 def runtime_limits(spec: Spec, platform: Platform) -> list[Diagnostic]:
-    """What compiles on one runtime but cannot run there: sizes Fargate does not offer."""
+    """Sizes Fargate does not offer (errors), and sizes it rounds up (notes)."""
     mwaa = platform.mwaa
     if mwaa is None or not on_fargate(mwaa.launch_type, mwaa.capacity_provider_strategy):
         return []
@@ -59,7 +63,11 @@ def runtime_limits(spec: Spec, platform: Platform) -> list[Diagnostic]:
         if task.task_definition:
             continue
         try:
-            fargate_size(task.cpu, task.memory_mib)
+            note = rounding_note(task.cpu, task.memory_mib)
         except FargateSizeError as exc:
             problems.append(Diagnostic(spec.path, 0, 0, f"task '{task.name}': {exc}", "fargate"))
+            continue
+        if note:
+            message = f"task '{task.name}' on MWAA: {note}"
+            problems.append(Diagnostic(spec.path, 0, 0, message, "fargate", severity="note"))
     return problems

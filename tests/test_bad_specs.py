@@ -128,3 +128,22 @@ def test_a_broken_defaults_file_is_reported_with_its_own_location(tmp_path: Path
     located = [(d.path, d.line, d.column) for d in caught.value.diagnostics]
     assert ("specs/team/_defaults.yaml", 1, 10) in located
     assert any("specs/team/_defaults.yaml is invalid" in d.message for d in caught.value.diagnostics)
+
+
+def test_a_size_fargate_rounds_up_is_a_note_not_an_error(tmp_path: Path, repo: Path, capsys) -> None:
+    from factory.cli import main
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (tmp_path / "schemas").symlink_to(repo / "schemas")
+    (specs / "_platform.yaml").write_text(
+        "mwaa: {cluster: c, subnets: [s], execution_role_arn: arn:aws:iam::1:role/r, log_group: /g}\n"
+    )
+    (specs / "_defaults.yaml").write_text("owner: o\nstart_date: 2024-01-01\n")
+    (specs / "odd.yaml").write_text("description: d\ntasks:\n  a: {image: 'img:1', cpu: 0.3, memory: 700MiB}\n")
+    (specs / "huge.yaml").write_text("description: d\ntasks:\n  a: {image: 'img:1', cpu: 16, memory: 200GiB}\n")
+    assert main(["lint", str(specs / "odd.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "note: task 'a' on MWAA: 0.3 vCPU and 700 MiB run as 0.5 vCPU and 1 GiB" in out
+    assert main(["lint", str(specs / "huge.yaml")]) == 1
+    assert "error: task 'a': no Fargate size has 16 vCPU" in capsys.readouterr().out

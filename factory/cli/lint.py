@@ -31,18 +31,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = lint_paths(paths)
     diagnostics: list[Diagnostic] = result.diagnostics
+    errors = result.errors
     if args.format == "text":
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         if diagnostics:
             print(text(diagnostics, color=color))
+        if errors:
             print(
-                f"\nFound {len(diagnostics)} error(s) in {result.failed_files} file(s); "
-                f"{result.spec_count} spec(s) checked."
+                f"\nFound {len(errors)} error(s) in {result.failed_files} file(s); {result.spec_count} spec(s) checked."
             )
         else:
-            print(f"All {result.spec_count} spec(s) OK.")
+            notes = len(diagnostics)
+            print(
+                f"{chr(10) if notes else ''}All {result.spec_count} spec(s) OK"
+                + (f" ({notes} note(s))." if notes else ".")
+            )
     else:
         output = FORMATS[args.format](diagnostics)
         if output:
             print(output)
-    return 1 if diagnostics else 0
+    # Notes (such as a size Fargate rounds up) inform; only errors fail the check.
+    return 1 if errors else 0

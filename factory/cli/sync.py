@@ -81,12 +81,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc), EXIT_USAGE)
 
     lint = lint_paths([bundle.project.specs_dir])
-    if lint.diagnostics:
+    if lint.errors:
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         print(text(lint.diagnostics, color=color))
         print(
-            f"\nFound {len(lint.diagnostics)} error(s) in {lint.failed_files} file(s). "
-            f"Nothing was uploaded to {location}."
+            f"\nFound {len(lint.errors)} error(s) in {lint.failed_files} file(s). Nothing was uploaded to {location}."
         )
         return EXIT_REFUSED
     print(f"lint: {lint.spec_count} spec(s) OK")

@@ -26,7 +26,8 @@ def text(diagnostics: Iterable[Diagnostic], color: bool = False) -> str:
     out = []
     for d in diagnostics:
         rule = f" [{d.rule}]" if d.rule else ""
-        out.append(f"{bold}{d.location()}{reset}: {red}error{reset}: {d.message}{rule}")
+        label = f"{red}error{reset}" if d.severity == "error" else f"{blue}note{reset}"
+        out.append(f"{bold}{d.location()}{reset}: {label}: {d.message}{rule}")
         source = _source_line(d.path, d.line, sources) if d.line else None
         if source is not None:
             gutter = str(d.line)
@@ -61,7 +62,8 @@ def github(diagnostics: Iterable[Diagnostic]) -> str:
         if d.line:
             where += f",line={d.line},col={d.column}"
         message = d.message + (f" ({d.hint})" if d.hint else "")
-        lines.append(f"::error {where},title={esc('factory lint', True)}::{esc(message)}")
+        command = "error" if d.severity == "error" else "notice"
+        lines.append(f"::{command} {where},title={esc('factory lint', True)}::{esc(message)}")
     return "\n".join(lines)
 
 
@@ -75,6 +77,7 @@ def as_json(diagnostics: Iterable[Diagnostic]) -> str:
                 "message": d.message,
                 "rule": d.rule,
                 "hint": d.hint,
+                "severity": d.severity,
             }
             for d in diagnostics
         ],
