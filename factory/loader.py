@@ -93,7 +93,7 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
             problems.extend(exc.diagnostics)
         except Exception as exc:
             log.exception("factory: could not compile %s", path)
-            problems.append(Diagnostic(project.relative(path), 0, 0, f"cannot compile: {type(exc).__name__}: {exc}"))
+            problems.append(Diagnostic(reader.name(path), 0, 0, f"cannot compile: {type(exc).__name__}: {exc}"))
     if cache is not None:
         cache.save()
     if problems:

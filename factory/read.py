@@ -33,13 +33,13 @@ class Reader:
         self._raw: dict[Path, bytes] = {}
         self._defaults: dict[Path, Document | SpecError] = {}
 
-    def _name(self, path: Path) -> str:
+    def name(self, path: Path) -> str:
         """How diagnostics name a file: relative to the display base when inside it."""
         text = os.path.abspath(path)  # no resolve(): one lstat per folder per spec adds up
         return text[len(self._base) :] if text.startswith(self._base) else str(path)
 
     def _checked(self, path: Path, kind: str, raw: bytes | None = None) -> Document:
-        name = self._name(path)
+        name = self.name(path)
         doc = parse(name, decode(name, raw if raw is not None else read_bytes(str(path), name)))
         problems = schema.check(doc, self._schema_dir, kind)
         if problems:
@@ -48,7 +48,7 @@ class Reader:
 
     def _defaults_raw(self, path: Path) -> bytes:
         if path not in self._raw:
-            self._raw[path] = read_bytes(str(path), self._name(path))
+            self._raw[path] = read_bytes(str(path), self.name(path))
         return self._raw[path]
 
     def _defaults_doc(self, path: Path) -> Document:
@@ -65,7 +65,7 @@ class Reader:
 
     def read_spec(self, path: Path) -> Spec:
         """The model of one spec, or a SpecError with every problem found in it."""
-        rel = self._name(path)
+        rel = self.name(path)
         naming = [Diagnostic(rel, 0, 0, problem, "file-name") for problem in name_problems(self.project, path)]
         if naming:
             raise SpecError(naming)
@@ -98,7 +98,7 @@ class Reader:
                 defaults = self._defaults_doc(defaults_path)
             except SpecError as exc:
                 problems.append(
-                    Diagnostic(rel, 0, 0, f"its defaults file {self._name(defaults_path)} is invalid", "defaults")
+                    Diagnostic(rel, 0, 0, f"its defaults file {self.name(defaults_path)} is invalid", "defaults")
                 )
                 problems.extend(exc.diagnostics)
                 continue

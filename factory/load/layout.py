@@ -57,13 +57,6 @@ class Project:
         """The file a DAG id comes from (it may not exist)."""
         return self.specs_dir.joinpath(*dag_id.split(".")).with_suffix(SPEC_SUFFIX)
 
-    def relative(self, path: Path) -> str:
-        """How diagnostics name a file: relative to the folder holding specs/."""
-        try:
-            return str(path.relative_to(self.specs_dir.parent))
-        except ValueError:
-            return str(path)
-
     def spec_files(self, under: Path | None = None) -> list[Path]:
         """Every spec under specs/ (or a folder in it), sorted; names starting with '_' or '.'
         are not specs."""
