@@ -1,16 +1,27 @@
-"""What the file in dags/ calls: one DAG per spec, and every broken spec reported.
+"""What the two files in dags/ call: one builds the DAGs, the other reports the broken specs.
 
-A broken spec never hides the others: each spec is read and compiled on its own,
-and all problems are raised together from a sentinel DAG's `validate()`, which
-Airflow records as the loader file's import error (shown by the UI and by
-`airflow dags list-import-errors`) while it still bags every good DAG.
+Airflow 3 marks every DAG of a file stale when that file has an import error
+(`dag_processing/collection.py`, `_update_import_errors`): stale DAGs leave the UI and
+the REST API and are not scheduled. So a spec problem must never be an import error of
+the file that holds the DAGs. Hence two DAG files, which the DAG processor parses
+independently (docs/isolation.md says why this design and not another):
+
+- `dags/factory_dags.py` calls `load_dags`: one DAG per good spec. A broken spec is
+  skipped (and logged); it never raises.
+- `dags/factory_spec_errors.py` calls `report_spec_errors`: it holds no DAG. It checks
+  every spec exactly as the loader does (the same `SpecChecker`) and, when any has a
+  problem, raises them all as its own import error, one `path:line:col: message` line
+  each, so the UI and `importErrors` show them without taking a DAG down.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +29,9 @@ from factory.cache import SpecCache, default_dir
 from factory.compile import UnknownRuntimeError, detect_runtime
 from factory.compile.airflow_compat import DAG, get_parsing_context
 from factory.diagnostics import Diagnostic, SpecError
-from factory.load.layout import Project, schema_files
+from factory.lint import runtime_limits
+from factory.load.layout import REPORTER_FILE, Project, schema_files
+from factory.model import Platform, Spec
 from factory.read import Reader
 
 log = logging.getLogger(__name__)
@@ -26,11 +39,12 @@ SENTINEL_DAG_ID = "factory_spec_errors"
 
 
 class SpecErrors(Exception):
-    """Raised from the sentinel DAG: the message is what Airflow shows as the import error."""
+    """Raised from the reporter's sentinel DAG: the message is Airflow's import error."""
 
 
 class _BrokenSpecs(DAG):  # type: ignore[misc,valid-type]
-    """Never bagged: its validation fails with every spec problem of this parse."""
+    """Never bagged: its validation fails with every spec problem found. Airflow records a
+    `validate()` failure as `SpecErrors: <message>`, with no traceback to read past."""
 
     def validate(self) -> None:
         raise SpecErrors(self.doc_md)
@@ -47,8 +61,46 @@ def project_for(dags_folder: Path) -> Project:
     return Project.at(dags_folder.parent)
 
 
-def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
-    """Put one DAG per spec into `namespace` (the loader module's globals)."""
+class SpecChecker:
+    """Everything the loader checks before it compiles, shared with the reporter so the
+    two can never disagree about which specs are broken."""
+
+    def __init__(self, project: Project, runtime: str, platform: Platform, reader: Reader) -> None:
+        self.project, self.runtime, self.platform, self.reader = project, runtime, platform, reader
+
+    @classmethod
+    def open(cls, dags_file: str, cache: bool) -> SpecChecker:
+        """The checker for the project a dags file serves; SpecError when no spec can be
+        checked at all (unknown runtime, broken platform file)."""
+        project = project_for(Path(dags_file).resolve().parent)
+        try:
+            runtime = detect_runtime()
+        except UnknownRuntimeError as exc:
+            raise SpecError([Diagnostic(dags_file, 0, 0, str(exc), "runtime")]) from None
+        spec_cache = SpecCache(default_dir(), project.specs_dir, schema_files(project)) if cache else None
+        reader = Reader(project, cache=spec_cache)
+        platform = reader.read_platform()
+        if runtime == "mwaa" and platform.mwaa is None:
+            name = reader.name(project.platform_file)
+            raise SpecError([Diagnostic(name, 0, 0, "it has no 'mwaa:' block, which the MWAA runtime needs", "mwaa")])
+        return cls(project, runtime, platform, reader)
+
+    def check(self, path: Path) -> Spec:
+        """The spec's model, or SpecError with every problem that would stop it compiling here."""
+        spec = self.reader.read_spec(path)
+        if self.runtime == "mwaa":
+            errors = [d for d in runtime_limits(spec, self.platform) if d.severity == "error"]
+            if errors:
+                raise SpecError(errors)
+        return spec
+
+    def save_cache(self) -> None:
+        if self.reader.cache is not None:
+            self.reader.cache.save()
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
     # A parse allocates a great many objects that live on (DAGs, operators) or die by
     # reference counting (YAML nodes); the cyclic collector, triggered by the count of
     # allocations, would walk all of Airflow's heap again and again for next to no
@@ -56,49 +108,113 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_dags(namespace, loader_file)
+        yield
     finally:
         if enabled:
             gc.enable()
 
 
+def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
+    """Put one DAG per good spec into `namespace` (the loader module's globals). Returns
+    the problems it skipped; it never raises for a spec, so no spec hides another."""
+    with _no_cyclic_gc():
+        return _load_dags(namespace, loader_file)
+
+
 def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
-    project = project_for(Path(loader_file).resolve().parent)
-    problems: list[Diagnostic] = []
+    only = _spec_being_run(project_for(Path(loader_file).resolve().parent))
     try:
-        runtime = detect_runtime()
-        only = _spec_being_run(project)
-        wanted = [only] if only else project.spec_files()
         # A worker builds one DAG: validating one spec is cheaper than reading the pack
         # of a thousand, and keeps task start independent of how many specs there are.
-        cache = None if only else SpecCache(default_dir(), project.specs_dir, schema_files(project))
-        reader = Reader(project, cache=cache)
-        platform = reader.read_platform()
-    except UnknownRuntimeError as exc:
-        problems.append(Diagnostic(loader_file, 0, 0, str(exc), "runtime"))
+        checker = SpecChecker.open(loader_file, cache=only is None)
     except SpecError as exc:
-        problems.extend(exc.diagnostics)
-    if problems:
-        # Without a runtime or platform no spec can compile correctly; say so once.
-        _report(namespace, problems)
-        return problems
+        _log_skipped(exc.diagnostics, "no spec can be loaded")
+        return exc.diagnostics
 
     from factory.compile.dag import build_dag  # Airflow itself: after the checks above
 
-    for path in wanted:
+    problems: list[Diagnostic] = []
+    failures = CompileFailures(checker)
+    for path in [only] if only else checker.project.spec_files():
         try:
-            spec = reader.read_spec(path)
-            namespace[spec.dag_id] = build_dag(spec, platform, runtime)
+            spec = checker.check(path)
         except SpecError as exc:
             problems.extend(exc.diagnostics)
+            continue
+        try:
+            namespace[spec.dag_id] = build_dag(spec, checker.platform, checker.runtime)
         except Exception as exc:
-            log.exception("factory: could not compile %s", path)
-            problems.append(Diagnostic(reader.name(path), 0, 0, f"cannot compile: {type(exc).__name__}: {exc}"))
-    if cache is not None:
-        cache.save()
-    if problems:
-        _report(namespace, problems)
+            # A spec that passed every check yet cannot compile is the factory's bug (or an
+            # Airflow version it does not handle); it must not stop the other specs.
+            log.exception("factory: could not compile %s", spec.path)
+            problem = Diagnostic(spec.path, 0, 0, f"cannot compile: {type(exc).__name__}: {exc}", "compile")
+            problems.append(problem)
+            failures.add(path, problem)
+    checker.save_cache()
+    if only is None:
+        failures.save()
+    _log_skipped(problems, "skipped")
     return problems
+
+
+def report_spec_errors(namespace: dict[str, Any], reporter_file: str) -> list[Diagnostic]:
+    """Check every spec as the loader does; when any is broken, put the sentinel DAG into
+    `namespace`, so Airflow records all their problems as this file's import error."""
+    with _no_cyclic_gc():
+        if get_parsing_context().dag_id:
+            return []  # a worker about to run a task: this file holds none of them
+        problems, checked, bad = _all_problems(reporter_file)
+    if problems:
+        text = _report_text(problems, checked, bad)
+        for line in text.splitlines():
+            log.error("factory: %s", line)
+        namespace[SENTINEL_DAG_ID] = _BrokenSpecs(dag_id=SENTINEL_DAG_ID, schedule=None, doc_md=text)
+    return problems
+
+
+def _all_problems(reporter_file: str) -> tuple[list[Diagnostic], int, int]:
+    """Every problem, how many specs were checked, and how many of them are broken."""
+    try:
+        checker = SpecChecker.open(reporter_file, cache=True)
+    except SpecError as exc:
+        return exc.diagnostics, 0, 0
+    problems: list[Diagnostic] = []
+    paths = checker.project.spec_files()
+    bad = 0
+    compile_failures = CompileFailures(checker).load()
+    for path in paths:
+        try:
+            checker.check(path)
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            bad += 1
+            continue
+        failure = compile_failures.get(checker.reader.name(path))
+        if isinstance(failure, dict) and failure.get("key") == CompileFailures.key_of(checker, path):
+            try:
+                problems.append(Diagnostic(**failure["diagnostic"]))
+                bad += 1
+            except (KeyError, TypeError):
+                pass  # a hand-over written by another factory version: the loader rewrites it
+    checker.save_cache()
+    return problems, len(paths), bad
+
+
+def _report_text(problems: list[Diagnostic], checked: int, bad: int) -> str:
+    if not checked:
+        head = "No spec can be loaded until this is fixed, so there are no factory DAGs:"
+    else:
+        good = checked - bad
+        head = (
+            f"{bad} of {checked} spec files have errors and are not loaded: "
+            f"they have no DAG until fixed. The other {good} are loaded as usual."
+        )
+    return head + "\n" + "\n".join(str(d) for d in problems)
+
+
+def _log_skipped(problems: list[Diagnostic], what: str) -> None:
+    for path in sorted({d.path for d in problems}):
+        log.warning("factory: %s %s: its errors are the import error of dags/%s", what, path, REPORTER_FILE)
 
 
 def _spec_being_run(project: Project) -> Path | None:
@@ -111,11 +227,51 @@ def _spec_being_run(project: Project) -> Path | None:
     return None
 
 
-def _report(namespace: dict[str, Any], problems: list[Diagnostic]) -> None:
-    files = sorted({d.path for d in problems})
-    text = f"{len(files)} spec file(s) could not be loaded; every other spec was:\n" + "\n".join(
-        str(d) for d in problems
-    )
-    for line in text.splitlines():
-        log.error("factory: %s", line)
-    namespace[SENTINEL_DAG_ID] = _BrokenSpecs(dag_id=SENTINEL_DAG_ID, schedule=None, doc_md=text)
+class CompileFailures:
+    """Specs that passed every check but did not compile, handed from the loader to the
+    reporter through the cache folder (the two are parsed in separate processes). An entry
+    counts only while the spec's content key is unchanged, so a fix clears it at once."""
+
+    def __init__(self, checker: SpecChecker) -> None:
+        self.checker = checker
+        cache = checker.reader.cache
+        usable = cache is not None and cache.enabled
+        self.path = cache.path.with_suffix(".compile-failures.json") if usable else None
+        self.entries: dict[str, Any] = {}
+
+    @staticmethod
+    def key_of(checker: SpecChecker, path: Path) -> str:
+        cache = checker.reader.cache
+        if cache is None:
+            return ""
+        chain = [p.read_bytes() for p in checker.project.defaults_chain(path)]
+        platform = checker.project.platform_file
+        extra = [platform.read_bytes() if platform.is_file() else b"", checker.runtime.encode()]
+        return cache.key(path.read_bytes(), [*chain, *extra])
+
+    def add(self, path: Path, problem: Diagnostic) -> None:
+        if self.path is not None:
+            self.entries[problem.path] = {"key": self.key_of(self.checker, path), "diagnostic": vars(problem)}
+
+    def load(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            entries = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    def save(self) -> None:
+        """Rewrite the hand-over when it changed (the usual case is none, and no file)."""
+        if self.path is None or self.entries == self.load():
+            return
+        try:
+            if not self.entries:
+                self.path.unlink(missing_ok=True)
+                return
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.entries))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.debug("factory: cannot write %s: %s", self.path, exc)

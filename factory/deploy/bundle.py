@@ -1,9 +1,10 @@
 """What `factory sync` ships, where each file goes under the dags prefix, and in what order.
 
 MWAA copies s3://BUCKET/dags/ to its containers' dags folder and puts that folder on
-sys.path. So the bundle mirrors a checkout: the loader (factory_dags.py) and
-.airflowignore at the top, the `factory` package beside them, and specs/ and schemas/
-beside that, where `factory.loader.project_for` looks first.
+sys.path. So the bundle mirrors a checkout: the loader (factory_dags.py), the
+reporter of broken specs (factory_spec_errors.py) and .airflowignore at the top, the
+`factory` package beside them, and specs/ and schemas/ beside that, where
+`factory.loader.project_for` looks first.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from enum import IntEnum
 from pathlib import Path
 
 import factory
-from factory.load.layout import DEFAULTS_FILE, Project
+from factory.load.layout import DEFAULTS_FILE, LOADER_FILE, REPORTER_FILE, Project
 
-LOADER_FILE = "factory_dags.py"
 IGNORE_FILE = ".airflowignore"
 
 
@@ -92,7 +92,13 @@ def build_bundle(root: Path, package_dir: Path | None = None) -> Bundle:
     dags_dir = root / "dags"
     missing = [
         str(p)
-        for p in (project.specs_dir, project.schema_dir, dags_dir / LOADER_FILE, dags_dir / IGNORE_FILE)
+        for p in (
+            project.specs_dir,
+            project.schema_dir,
+            dags_dir / LOADER_FILE,
+            dags_dir / REPORTER_FILE,
+            dags_dir / IGNORE_FILE,
+        )
         if not p.exists()
     ]
     if missing:
@@ -112,7 +118,8 @@ def build_bundle(root: Path, package_dir: Path | None = None) -> Bundle:
         files.append(BundleFile.read(_spec_key(project, path), path, Stage.SETTINGS))
     for path in project.spec_files():
         files.append(BundleFile.read(_spec_key(project, path), path, Stage.SPECS))
-    files.append(BundleFile.read(LOADER_FILE, dags_dir / LOADER_FILE, Stage.LOADER))
+    # Both read everything above; the reporter holds no DAG, so their order is free.
+    files += [BundleFile.read(name, dags_dir / name, Stage.LOADER) for name in (LOADER_FILE, REPORTER_FILE)]
     files.sort(key=lambda f: (f.stage, f.key))
     return Bundle(project=project, files=tuple(files))
 

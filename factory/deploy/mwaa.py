@@ -9,7 +9,7 @@ Two ways in, both through the MWAA API (boto3 client "mwaa"):
   `dags list-import-errors -o json` to https://{WebServerHostname}/aws_mwaa/cli, which
   answers {"stdout": base64, "stderr": base64}.
 
-The factory reports broken specs as one import error on factory_dags.py whose text holds
+The factory reports broken specs as one import error on factory_spec_errors.py whose text holds
 `specs/...yaml:line:col: message` lines; `assess` maps those lines back to specs.
 """
 
@@ -30,7 +30,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from factory.deploy.aws import AWS_ERRORS, error_code, explain
-from factory.deploy.bundle import LOADER_FILE
+from factory.deploy.bundle import LOADER_FILE, REPORTER_FILE
 from factory.load.layout import Project
 
 PAGE_LIMIT = 100  # Airflow's default [api] maximum_page_limit
@@ -248,12 +248,11 @@ def expected_dags(project: Project) -> dict[str, str]:
 
 
 def is_factory_file(filename: str) -> bool:
-    """An import error on the loader or the package copy (paths are absolute on Airflow 2,
-    relative to the dags folder on Airflow 3)."""
+    """An import error on the loader, the reporter or the package copy (paths are absolute
+    on Airflow 2, relative to the dags folder on Airflow 3)."""
     name = filename.replace("\\", "/")
     return (
-        name == LOADER_FILE
-        or name.endswith("/" + LOADER_FILE)
+        any(name == f or name.endswith("/" + f) for f in (LOADER_FILE, REPORTER_FILE))
         or name.startswith("factory/")
         or "/dags/factory/" in name
     )

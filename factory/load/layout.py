@@ -17,6 +17,9 @@ PLATFORM_FILE = "_platform.yaml"
 DEFAULTS_FILE = "_defaults.yaml"
 # The schemas beside the package: in a checkout, and in the MWAA dags-folder layout.
 BUNDLED_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+# The two files Airflow parses (dags/): the DAGs, and the report of the broken specs.
+LOADER_FILE = "factory_dags.py"
+REPORTER_FILE = "factory_spec_errors.py"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 

@@ -151,6 +151,6 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(FIXTURE_SPECS, root / "specs")
     shutil.copytree(REPO / "schemas", root / "schemas")
     (root / "dags").mkdir()
-    for name in ("factory_dags.py", ".airflowignore"):
+    for name in ("factory_dags.py", "factory_spec_errors.py", ".airflowignore"):
         shutil.copy2(REPO / "dags" / name, root / "dags" / name)
     return root

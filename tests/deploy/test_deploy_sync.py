@@ -60,7 +60,7 @@ def sync_command(server: S3Server, bucket: str, project: Path) -> list[str]:
 def expected_keys(project: Path) -> set[str]:
     """What the loader needs, worked out independently of factory.deploy.bundle."""
     package = Path(factory.__file__).parent
-    keys = {"dags/.airflowignore", "dags/factory_dags.py"}
+    keys = {"dags/.airflowignore", "dags/factory_dags.py", "dags/factory_spec_errors.py"}
     keys |= {
         "dags/factory/" + p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
@@ -75,7 +75,7 @@ def local_file(project: Path, key: str) -> Path:
     relative = key.removeprefix("dags/")
     if relative.startswith("factory/"):
         return Path(factory.__file__).parent / relative.removeprefix("factory/")
-    if relative in ("factory_dags.py", ".airflowignore"):
+    if relative in ("factory_dags.py", "factory_spec_errors.py", ".airflowignore"):
         return project / "dags" / relative
     return project / relative
 
@@ -141,9 +141,10 @@ def test_upload_order_never_breaks_parsing(s3_server, bucket, project, capsys):
 
     uploaded = [line.split()[1] for line in out.splitlines() if line.startswith("uploaded")]
     # .airflowignore before the package (so the DAG processor never scans it), code and
-    # schemas before specs, platform/defaults before the specs inheriting them, loader last.
+    # schemas before specs, platform/defaults before the specs inheriting them, the two
+    # DAG files (loader and reporter) last.
     assert uploaded[0] == ".airflowignore"
-    assert uploaded[-1] == "factory_dags.py"
+    assert sorted(uploaded[-2:]) == ["factory_dags.py", "factory_spec_errors.py"]
     first_spec = min(i for i, k in enumerate(uploaded) if k.startswith("specs/"))
     assert max(i for i, k in enumerate(uploaded) if k.startswith(("factory/", "schemas/"))) < first_spec
     assert uploaded[first_spec : first_spec + 2] == ["specs/_platform.yaml", "specs/team/_defaults.yaml"]
