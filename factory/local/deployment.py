@@ -84,6 +84,12 @@ class Deployment:
     def redis(self) -> Redis:
         return Redis(self.redis_port)
 
+    @property
+    def cleanup_interval(self) -> int:
+        """Seconds between Airflow's scans for DAGs gone from their file (default 60), and
+        how long a DAG may go unparsed before it counts as gone (default 50)."""
+        return 60 if self.parse_interval >= 30 else max(2 * self.parse_interval, 10)
+
     def password(self) -> str:
         """The admin password SimpleAuthManager generated (readable once the api-server ran)."""
         return json.loads((self.home / "passwords.json").read_text())[ADMIN]
@@ -119,6 +125,10 @@ class Deployment:
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(self.parse_interval),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(max(self.parse_interval, 10)),
+                # A spec deleted is a DAG no longer in the loader file: Airflow deactivates such
+                # DAGs in a periodic scan, not at the next parse (manager.py, deactivate_stale_dags).
+                "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": str(self.cleanup_interval),
+                "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": str(self.cleanup_interval),
                 "FACTORY_HOME": str(self.project),
                 "FACTORY_CACHE_DIR": str(self.state_dir / "factory-cache"),
             }

@@ -1,0 +1,156 @@
+"""The test bed: Airflow as it is deployed, started by the tests themselves.
+
+PostgreSQL (Debian) as the metadata DB; `api-server`, `scheduler`, `dag-processor` and
+`triggerer` as separate processes; the LocalExecutor, or the CeleryExecutor with Redis
+and a Celery worker (how MWAA runs tasks). It is `factory.local.Deployment`, the same
+code as `factory up`. Tasks run containers on this machine's real Docker engine.
+
+The deployment serves a copy of the repository's specs/, schemas/ and dags/ plus the
+specs in tests/deployment/specs/, so tests can break and fix specs freely. One
+deployment runs at a time (two would share two cores): asking for the other executor
+stops the first. Nothing here is a stand-in: what the tests read comes from Airflow's
+REST API, its task logs, the Docker engine and the PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from factory.load.layout import Project
+from factory.local.api import AirflowApi
+from factory.local.deployment import Deployment
+from factory.local.processes import ServiceError, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PARSE_INTERVAL = 5  # seconds between two parses of each DAG file (Airflow's default: 30)
+EXAMPLE_IMAGE = "factory-examples/busybox:1.35"
+
+
+def _need(reason: str) -> None:
+    """Skip loudly on a developer's machine; fail under CI, where everything must be there."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} -- CI is set, so the test bed must run, not skip")
+    pytest.skip(f"TEST BED NOT RUN: {reason}")
+
+
+@dataclass
+class Bed:
+    """A running deployment and what the tests do with it."""
+
+    deployment: Deployment
+    api: AirflowApi
+    project: Path
+
+    @property
+    def specs(self) -> Path:
+        return self.project / "specs"
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
+        """Poll `check` until it returns something truthy; that value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not seen within {timeout:.0f}s")
+            time.sleep(1)
+
+    def run_to_end(self, dag_id: str, logical_date: str | None, timeout: float = 240) -> dict[str, Any]:
+        """Trigger a run through the REST API and wait for its final state."""
+        self.api.unpause(dag_id)
+        run_id = self.api.trigger(dag_id, logical_date)
+        return self.api.wait_for_run(dag_id, run_id, timeout)
+
+    def factory_errors(self) -> list[dict[str, Any]]:
+        return [e for e in self.api.import_errors() if e["filename"].endswith("factory_spec_errors.py")]
+
+
+class Beds:
+    """At most one deployment at a time, started on first use, for the whole session."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.current: Bed | None = None
+        self.executor: str | None = None
+
+    def get(self, executor: str) -> Bed:
+        if self.current is not None and self.executor == executor:
+            return self.current
+        self.close()
+        project = self.root / f"project-{executor}"
+        shutil.rmtree(project, ignore_errors=True)
+        for folder in ("specs", "schemas", "dags"):
+            shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(HERE / "specs", project / "specs", dirs_exist_ok=True)
+        deployment = Deployment(
+            self.root / f"state-{executor}",
+            project,
+            executor=executor,
+            api_port=free_port(),
+            parse_interval=PARSE_INTERVAL,
+        )
+        try:
+            deployment.start()
+        except ServiceError as exc:
+            pytest.fail(f"the {executor} test bed did not start: {exc}")
+        api = AirflowApi(deployment.url, "admin", deployment.password())
+        bed = Bed(deployment, api, project)
+        layout = Project.at(project)
+        expected = {layout.dag_id(p) for p in layout.spec_files()}
+        bed.wait("every spec's DAG in the REST API", lambda: expected <= api.dag_ids(), timeout=120)
+        self.current, self.executor = bed, executor
+        return bed
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.deployment.stop()
+        self.current = self.executor = None
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> docker.APIClient:
+    try:
+        client = docker.APIClient(base_url="unix://var/run/docker.sock", version="auto", timeout=60)
+        client.ping()
+        client.inspect_image(EXAMPLE_IMAGE)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to test on
+        _need(f"no Docker engine with {EXAMPLE_IMAGE} ({exc}); run scripts/services docker-engine example-image")
+    return client
+
+
+@pytest.fixture(scope="session")
+def beds(docker_engine: docker.APIClient) -> Iterator[Beds]:
+    for tool in ("redis-server", "runuser"):
+        if not shutil.which(tool):
+            _need(f"{tool} is not installed; run scripts/setup")
+    # Not pytest's tmp_path: its folders are private to root, and PostgreSQL runs as its own user.
+    root = Path(tempfile.mkdtemp(prefix="factory-testbed-"))
+    root.chmod(0o755)
+    manager = Beds(root)
+    yield manager
+    manager.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def bed(beds: Beds) -> Bed:
+    """The LocalExecutor deployment."""
+    return beds.get("local")
+
+
+@pytest.fixture
+def celery_bed(beds: Beds) -> Bed:
+    """The CeleryExecutor deployment, with Redis and a Celery worker."""
+    return beds.get("celery")
