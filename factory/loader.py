@@ -11,12 +11,16 @@ independently (docs/isolation.md says why this design and not another):
 - `dags/factory_spec_errors.py` calls `report_spec_errors`: it holds no DAG. It checks
   every spec exactly as the loader does (the same `SpecChecker`) and, when any has a
   problem, raises them all as its own import error, one `path:line:col: message` line
-  each, so the UI and `importErrors` show them without taking a DAG down.
+  each, so the UI and `importErrors` show them without taking a DAG down. (On Airflow
+  3.0 alone it holds one task-less DAG while no spec is broken, without which 3.0 never
+  clears the import error once the specs are fixed; see `report_spec_errors`.)
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import inspect
 import json
 import logging
 import os
@@ -169,7 +173,38 @@ def report_spec_errors(namespace: dict[str, Any], reporter_file: str) -> list[Di
         for line in text.splitlines():
             log.error("factory: %s", line)
         namespace[SENTINEL_DAG_ID] = _BrokenSpecs(dag_id=SENTINEL_DAG_ID, schedule=None, doc_md=text)
+    elif _import_errors_need_a_dag_to_clear():
+        namespace[SENTINEL_DAG_ID] = DAG(
+            dag_id=SENTINEL_DAG_ID,
+            schedule=None,
+            is_paused_upon_creation=True,
+            doc_md=_NO_SPEC_ERRORS,
+            description="No spec errors: every spec is loaded",
+        )
     return problems
+
+
+_NO_SPEC_ERRORS = """Every spec is loaded: no spec has an error. This DAG has no task.
+
+It exists only on Airflow 3.0, which clears the import error of a DAG file only when
+that file yields a DAG (apache/airflow#57621, fixed by #58242): without it, the last
+report of broken specs would stay after they are all fixed. While a spec is broken, this DAG
+is hidden and the problems are the import error of `dags/factory_spec_errors.py`."""
+
+
+@functools.cache
+def _import_errors_need_a_dag_to_clear() -> bool:
+    """True on the Airflow versions whose DAG processor never clears the import error of a
+    file that parses cleanly but holds no DAG: 3.0's `update_dag_parsing_results_in_db`
+    clears the errors of the files its DAGs come from ("This won't clear errors for files
+    that exist that no longer contain DAGs"). The fix (apache/airflow#58242) passes it
+    `files_parsed`, as 3.3 does; 2.x's DagFileProcessor clears the errors of every file it
+    parsed. Checked by feature, not version: 3.1 got the fix in a patch release."""
+    try:
+        from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    except ImportError:
+        return False  # Airflow 2
+    return "files_parsed" not in inspect.signature(update_dag_parsing_results_in_db).parameters
 
 
 def _all_problems(reporter_file: str) -> tuple[list[Diagnostic], int, int]:
