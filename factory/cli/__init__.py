@@ -12,7 +12,8 @@ import sys
 
 from factory import __version__
 
-COMMANDS = ("lint", "render", "schema-docs", "sync", "mwaa", "run")
+# "up" registers `factory up` and `factory down`.
+COMMANDS = ("lint", "render", "schema-docs", "sync", "mwaa", "run", "up")
 
 
 def build_parser() -> argparse.ArgumentParser:
