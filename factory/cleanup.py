@@ -1,4 +1,4 @@
-"""The last task of every on-prem DAG: remove this run's stopped containers and the
+"""The cleanup task of every on-prem DAG: remove this run's stopped containers and the
 dangling images they leave.
 
 The DAG runs it as `python -m factory.cleanup --docker-url URL --dag-id ID --run-id RUN`.

@@ -62,15 +62,20 @@ def test_examples_exist() -> None:
     assert len(EXAMPLE_IDS) >= 2
 
 
-def test_onprem_parse_gives_docker_tasks_and_a_cleanup_teardown_without_the_amazon_provider() -> None:
+def test_onprem_parse_gives_docker_tasks_a_cleanup_and_a_verdict_without_the_amazon_provider() -> None:
     result = parse_dags("onprem", blocked=NO_AMAZON)
     assert result["errors"] == {}
     assert sorted(result["dags"]) == EXAMPLE_IDS
     for dag_id, tasks in result["dags"].items():
-        cleanup = tasks.pop("cleanup")
-        assert cleanup[0] == "BashOperator"
-        assert cleanup[3] is True, f"{dag_id}: cleanup must be a teardown"
+        cleanup, cleanup_done, verdict = (tasks.pop(name) for name in ("cleanup", "cleanup_done", "verdict"))
+        assert cleanup[0] == "FactoryCleanupOperator"
         assert sorted(cleanup[1]) == sorted(tasks), f"{dag_id}: cleanup must wait for every task"
+        assert cleanup[2] == "all_done", f"{dag_id}: cleanup must run whatever happened to the tasks"
+        # It is not a leaf, so its result does not decide the run's state; the verdict does.
+        assert cleanup_done[:3] == ["EmptyOperator", ["cleanup"], "all_done"]
+        assert verdict[:3] == ["EmptyOperator", sorted(tasks), "all_success"]
+        # A teardown would keep a run a person marks failed running (tests/onprem/test_mark_failed.py).
+        assert not any(task[3] for task in (cleanup, cleanup_done, verdict, *tasks.values())), dag_id
         assert {t[0] for t in tasks.values()} == {"FactoryDockerOperator"}
 
 

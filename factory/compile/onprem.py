@@ -1,26 +1,36 @@
 """On-prem runtime: each task is a container on the worker's Docker engine.
 
-Every DAG ends with a cleanup teardown that removes the containers of its run and
-the images they leave dangling; it finds them by the labels set here.
+After the spec's tasks every DAG has three of its own:
+
+- `cleanup` removes the containers of its run and the images they leave dangling (it
+  finds them by the labels set here); it runs whatever happened to the tasks;
+- `cleanup_done` follows it and always succeeds, so the cleanup is never a leaf and
+  its result never decides the run's state;
+- `verdict` succeeds when every spec task did and fails (upstream_failed) when one
+  failed: with `cleanup_done`, the only leaves Airflow takes the run's state from.
+
+None is an Airflow teardown. A teardown that has not run yet keeps a run a person
+marks failed running (airflow/api/common/mark_tasks.py, `_set_dag_run_terminal_state`),
+and once it has run the scheduler computes the state again from the other tasks, which
+marking turned to skipped: such a run ends successful. Without a teardown, marking a
+run failed ends it failed at once. See docs/onprem.md, "Why not a teardown".
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from factory.compile import labels
-from factory.compile.airflow_compat import BashOperator
+from factory.compile.airflow_compat import EmptyOperator
 from factory.model import Platform, Spec
+from factory.model.spec import CLEANUP_DONE_TASK, CLEANUP_TASK, VERDICT_TASK
+from factory.operators.cleanup import FactoryCleanupOperator
 from factory.operators.docker import FactoryDockerOperator
 
-CLEANUP_TASK_ID = "cleanup"
-# The folder holding the `factory` package, so the cleanup subprocess can import it
-# whether factory is pip-installed or copied under the dags folder.
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+CLEANUP_TASK_ID = CLEANUP_TASK
+CLEANUP_DONE_TASK_ID = CLEANUP_DONE_TASK
+VERDICT_TASK_ID = VERDICT_TASK
 
 
 def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
@@ -46,34 +56,26 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
             retry_delay=task.retry_delay,
             execution_timeout=task.timeout,
         )
-    cleanup = BashOperator(
+    work = list(operators.values())
+    # Every task, not only the last ones: a task fails its downstream at once, while
+    # other branches may still have containers running.
+    cleanup = FactoryCleanupOperator(
         task_id=CLEANUP_TASK_ID,
         dag=dag,
-        bash_command=" ".join(
-            shlex.quote(part)
-            for part in (
-                sys.executable,
-                "-m",
-                "factory.cleanup",
-                "--docker-url",
-                onprem.docker_url,
-                "--dag-id",
-                spec.dag_id,
-            )
-        )
-        + ' --run-id "$FACTORY_RUN_ID"',
-        # The run id goes through the environment, never through the shell's parser.
-        env={"FACTORY_RUN_ID": "{{ run_id }}", "PYTHONPATH": _PACKAGE_PARENT},
-        append_env=True,
+        docker_url=onprem.docker_url,
+        cleaned_dag_id=spec.dag_id,
+        trigger_rule="all_done",
         # One quick retry for a passing engine hiccup; a bound so a hung engine cannot
-        # hold the run open. Neither affects the run's state (see below).
+        # hold the run open.
         retries=1,
         retry_delay=timedelta(seconds=30),
         execution_timeout=timedelta(minutes=10),
     )
-    list(operators.values()) >> cleanup
-    # A teardown runs whatever happened upstream, and its own result does not decide
-    # the run's state: a failed prune must not fail a night whose work succeeded,
-    # and a failed task must not look successful because the cleanup after it was.
-    cleanup.as_teardown()
+    work >> cleanup
+    # Airflow takes a run's state from its leaves. The cleanup's failure must not fail
+    # a night whose work succeeded, so it is not a leaf: this task, which the scheduler
+    # completes without a worker, is.
+    cleanup >> EmptyOperator(task_id=CLEANUP_DONE_TASK_ID, dag=dag, trigger_rule="all_done")
+    # And the work's failure must fail the run although the cleanup after it succeeded.
+    work >> EmptyOperator(task_id=VERDICT_TASK_ID, dag=dag, trigger_rule="all_success")
     return operators

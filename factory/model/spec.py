@@ -8,6 +8,12 @@ from datetime import date, timedelta
 DEFAULT_CPU = 0.25
 DEFAULT_MEMORY_MIB = 512
 DEFAULT_RETRY_DELAY = timedelta(minutes=5)
+# The tasks an on-prem DAG adds after the spec's own (factory/compile/onprem.py). A spec
+# runs unchanged on every runtime, so no spec task may take these names on any of them.
+CLEANUP_TASK = "cleanup"
+CLEANUP_DONE_TASK = "cleanup_done"
+VERDICT_TASK = "verdict"
+RESERVED_TASK_NAMES = (CLEANUP_TASK, CLEANUP_DONE_TASK, VERDICT_TASK)
 
 
 @dataclass(frozen=True)

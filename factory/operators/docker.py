@@ -31,8 +31,10 @@ from docker.errors import APIError, NotFound
 from docker.types import LogConfig, Mount
 
 from factory.compile import labels
+from factory.operators.dates import fill_dates_from_run_after
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.providers.common.compat.sdk import Context
     from docker import APIClient
 
@@ -92,6 +94,11 @@ class FactoryDockerOperator(DockerOperator):
         self._stopped: dict[str, str] = {}  # container id -> why this operator stopped it
 
     # -- the task ---------------------------------------------------------------
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        # A run triggered without a logical date still renders `{{ ds }}` (see dates.py).
+        fill_dates_from_run_after(context)
+        super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Context) -> Any:
         # The run id is only known now; labels are not templated, so add it here.

@@ -21,12 +21,17 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.amazon.aws.utils import task_log_fetcher
 from botocore.exceptions import ClientError
+
+from factory.operators.dates import fill_dates_from_run_after
+
+if TYPE_CHECKING:
+    import jinja2
 
 # Tags on each revision the factory registers. The hash tag is what makes a second run
 # with an unchanged spec reuse the revision instead of registering a new one.
@@ -156,6 +161,11 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
         super().__init__(**kwargs)
         self.managed_definition = managed_definition
         self.expected_secrets = tuple(expected_secrets)
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        # A run triggered without a logical date still renders `{{ ds }}` (see dates.py).
+        fill_dates_from_run_after(context)
+        super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Any) -> Any:
         self.network_configuration = self._split_network_ids(self.network_configuration)

@@ -10,6 +10,7 @@ from typing import Any
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
+from factory.model.spec import RESERVED_TASK_NAMES
 from factory.model.units import parse_duration
 from factory.validate.cron import cron_problem
 
@@ -67,6 +68,16 @@ def _depends_on(task: dict[str, Any]) -> list[str]:
 
 def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[str, Any]) -> list[Diagnostic]:
     problems = []
+    if name in RESERVED_TASK_NAMES:
+        problems.append(
+            spec.error(
+                ("tasks", name),
+                f"task name '{name}' is taken by a task the factory adds to on-prem DAGs",
+                key=True,
+                rule="task_name",
+                hint=f"reserved names: {', '.join(RESERVED_TASK_NAMES)}",
+            )
+        )
     for i, target in enumerate(_depends_on(task)):
         where = ("tasks", name, "depends_on", i)
         if target == name:

@@ -43,7 +43,7 @@ MAX_SHOT_HEIGHT = 8000  # pixels
 TYPO = "description: a typo\ntasks:\n  a:\n    image: img:1\n    comand: [run]\n"
 TYPO_LINE = "specs/examples/zz_ui_broken.yaml:5:5: unknown key 'comand' in task 'a' (did you mean 'command'?)"
 ONE_PARSE_CYCLE = 2 * PARSE_INTERVAL + 15
-HELLO_TASKS = {"extract", "totals", "publish", "cleanup"}
+HELLO_TASKS = {"extract", "totals", "publish", "cleanup", "cleanup_done", "verdict"}
 
 # How far the page, or any scrolling box in it, extends below what the viewport shows.
 _OVERFLOW_JS = """

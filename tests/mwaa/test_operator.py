@@ -4,6 +4,7 @@ standing in for ECS (test_e2e.py runs them together against moto)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -263,6 +264,60 @@ def test_existing_definition_without_awslogs_turns_log_reading_off(ecs_stub: tup
     )
     op.adopt_existing_definition()
     assert op.awslogs_group is None and op.awslogs_stream_prefix is None
+
+
+# -- date templates in a run without a logical date ---------------------------------------------
+
+
+def _dated_operator() -> FactoryEcsRunTaskOperator:
+    from factory.compile.airflow_compat import DAG
+
+    with DAG("sales.dates", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=UTC)):
+        return operator(
+            overrides={
+                "containerOverrides": [
+                    {
+                        "name": "extract",
+                        "command": ["run", "--date", "{{ ds }}", "--at", "{{ ts_nodash }}"],
+                        "environment": [{"name": "FROM", "value": "{{ data_interval_start }}"}],
+                    }
+                ]
+            }
+        )
+
+
+def test_a_run_without_a_logical_date_renders_its_dates_from_run_after() -> None:
+    from task_context import runtime_context
+
+    op = _dated_operator()
+    run_after = datetime(2026, 5, 10, 12, 30, 15, tzinfo=UTC)
+    context = runtime_context(op, run_after=run_after)
+    assert "ds" not in context and "logical_date" not in context  # what Airflow 3.3 gives such a run
+
+    op.render_template_fields(context)
+
+    (override,) = op.overrides["containerOverrides"]
+    assert override["command"] == ["run", "--date", "2026-05-10", "--at", "20260510T123015"]
+    assert override["environment"] == [{"name": "FROM", "value": "2026-05-10 12:30:15+00:00"}]
+
+
+def test_a_real_logical_date_is_kept() -> None:
+    from task_context import runtime_context
+
+    op = _dated_operator()
+    logical = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
+    context = runtime_context(
+        op,
+        run_after=datetime(2026, 5, 10, 12, 30, tzinfo=UTC),
+        logical_date=logical,
+        data_interval=(datetime(2024, 1, 1, 3, 0, tzinfo=UTC), logical),
+    )
+
+    op.render_template_fields(context)
+
+    (override,) = op.overrides["containerOverrides"]
+    assert override["command"] == ["run", "--date", "2024-01-02", "--at", "20240102T030000"]
+    assert override["environment"] == [{"name": "FROM", "value": "2024-01-01 03:00:00+00:00"}]
 
 
 # -- parse time -----------------------------------------------------------------------------

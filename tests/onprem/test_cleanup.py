@@ -1,12 +1,15 @@
-"""The cleanup teardown on the real engine: it removes exactly this run's containers and
-the dangling images they leave, runs when tasks failed, and does not decide the run's
-state."""
+"""The cleanup task on the real engine: it removes exactly this run's containers and
+the dangling images they leave, runs when tasks failed, does not decide the run's state,
+and runs with the interpreter of the worker that runs it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -23,7 +26,7 @@ def _stopped_container(client: docker.APIClient, labels: dict[str, str]) -> str:
 
 
 def _cleanup(docker_url: str, dag_id: str, run_id: str) -> subprocess.CompletedProcess[str]:
-    """The cleanup command, exactly as the DAG's teardown runs it."""
+    """The cleanup command, as the DAG's cleanup task runs it on a worker whose interpreter is this one."""
     command = [sys.executable, "-m", "factory.cleanup", "--docker-url", docker_url, "--dag-id", dag_id]
     return subprocess.run([*command, "--run-id", run_id], capture_output=True, text=True, cwd=REPO)
 
@@ -53,7 +56,13 @@ def test_cleanup_removes_the_runs_containers_and_leaves_everyone_elses(
     try:
         dag_run = project.dag("scope").test()
 
-        assert task_states(dag_run) == {"first": "success", "second": "success", "cleanup": "success"}
+        assert task_states(dag_run) == {
+            "first": "success",
+            "second": "success",
+            "cleanup": "success",
+            "cleanup_done": "success",
+            "verdict": "success",
+        }
         left = {c["Id"] for c in containers_of(docker_client, "onprem.scope")}
         assert left == {bystanders["another run of this DAG"]}  # this run's two are gone
         for why, container_id in bystanders.items():
@@ -107,7 +116,13 @@ def test_a_failed_task_fails_the_run_even_though_the_cleanup_succeeded(
     )
     dag_run = project.dag("task_fails").test()
 
-    assert task_states(dag_run) == {"ok": "success", "broken": "failed", "cleanup": "success"}
+    assert task_states(dag_run) == {
+        "ok": "success",
+        "broken": "failed",
+        "cleanup": "success",
+        "cleanup_done": "success",
+        "verdict": "upstream_failed",
+    }
     assert str(dag_run.state.value) == "failed"
     assert containers_of(docker_client, "onprem.task_fails") == []  # the cleanup ran all the same
 
@@ -123,5 +138,54 @@ def test_a_failed_cleanup_does_not_fail_a_run_whose_work_succeeded(
     cleanup.retries = 0  # its one retry would wait Airflow's default 5 minutes in dag.test()
     dag_run = dag.test()
 
-    assert task_states(dag_run) == {"work": "success", "cleanup": "failed"}
+    assert task_states(dag_run) == {
+        "work": "success",
+        "cleanup": "failed",
+        "cleanup_done": "success",
+        "verdict": "success",
+    }
     assert str(dag_run.state.value) == "success"
+
+
+def _stored(model: Any, dag_id: str, run_id: str, task_id: str) -> list[Any]:
+    """The rows Airflow stored for one task of one run (rendered fields, XComs)."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(
+            session.scalars(
+                select(model).where(model.dag_id == dag_id, model.run_id == run_id, model.task_id == task_id)
+            ).all()
+        )
+
+
+def test_the_cleanup_runs_with_the_interpreter_of_the_worker_and_stores_no_path_and_no_xcom(
+    project: SpecProject, docker_client: docker.APIClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.xcom import XComModel
+
+    project.write_spec("interpreter", {"work": {"image": EXAMPLE_IMAGE, "command": ["echo", "done"]}})
+    dag = project.dag("interpreter")  # parsed here, by this interpreter
+    parse_time_python = sys.executable
+    # The worker's interpreter is somewhere else (another image, another host): one that
+    # records that it ran, then is this one.
+    calls = tmp_path / "calls"
+    worker_python = tmp_path / "worker-image" / "bin" / "python3"
+    worker_python.parent.mkdir(parents=True)
+    worker_python.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {parse_time_python} "$@"\n')
+    worker_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(worker_python))
+
+    dag_run = dag.test()
+
+    assert task_states(dag_run)["cleanup"] == "success"
+    assert containers_of(docker_client, "onprem.interpreter") == []  # the cleanup did its work
+    assert "-m factory.cleanup --docker-url" in calls.read_text()  # with the worker's interpreter
+    (rendered,) = _stored(RenderedTaskInstanceFields, dag_run.dag_id, dag_run.run_id, "cleanup")
+    stored = json.dumps(rendered.rendered_fields)
+    assert '\\"$FACTORY_PYTHON\\" -m factory.cleanup' in stored
+    for path in (parse_time_python, str(worker_python), str(REPO)):
+        assert path not in stored
+    assert _stored(XComModel, dag_run.dag_id, dag_run.run_id, "cleanup") == []

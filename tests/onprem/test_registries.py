@@ -68,7 +68,12 @@ def test_a_private_image_is_pulled_with_the_docker_connections_login(
     dag_run = project.dag("private_ok").test()
     output = task_log()
 
-    assert task_states(dag_run) == {"hello": "success", "cleanup": "success"}
+    assert task_states(dag_run) == {
+        "hello": "success",
+        "cleanup": "success",
+        "cleanup_done": "success",
+        "verdict": "success",
+    }
     assert f"Pulling image {private_image}" in output
     assert "hello from the private registry" in output
     assert docker_client.inspect_image(private_image)["Id"] == docker_client.inspect_image(EXAMPLE_IMAGE)["Id"]

@@ -65,7 +65,13 @@ def test_commands_env_and_secrets_reach_the_container_and_the_secret_never_shows
     dag_run = project.dag("reach").test()
     output = task_log()
 
-    assert task_states(dag_run) == {"inspect": "success", "script": "success", "cleanup": "success"}
+    assert task_states(dag_run) == {
+        "inspect": "success",
+        "script": "success",
+        "cleanup": "success",
+        "cleanup_done": "success",
+        "verdict": "success",
+    }
     day = dag_run.logical_date.strftime("%Y-%m-%d")
     assert f"greeting=hello day={day} arg={day}" in output
     assert hashlib.sha256(SECRET_VALUE.encode()).hexdigest() in output  # the container had the secret
@@ -167,7 +173,13 @@ def test_a_non_zero_exit_fails_the_task_with_the_last_twenty_lines(
     dag_run = project.dag("exit_code").test()
     output = task_log()
 
-    assert task_states(dag_run) == {"load": "failed", "after": "upstream_failed", "cleanup": "success"}
+    assert task_states(dag_run) == {
+        "load": "failed",
+        "after": "upstream_failed",
+        "cleanup": "success",
+        "cleanup_done": "success",
+        "verdict": "upstream_failed",
+    }
     error = output[output.index("exited with code 3") :]
     assert "Last 20 line(s) of its output:" in error
     assert "row 12" in error and "giving up" in error
@@ -191,3 +203,20 @@ def test_the_timeout_stops_the_container_not_just_the_task(
     assert state["Running"] is False
     assert state["ExitCode"] == 137  # killed, long before `sleep 300` would have ended
     assert elapsed < 60
+
+
+def test_date_templates_render_in_a_run_without_a_logical_date(
+    project: SpecProject, task_log: Callable[[], str]
+) -> None:
+    # As `airflow dags trigger` or the REST API without a logical date start a run on Airflow 3.
+    project.write_spec(
+        "no_logical_date",
+        {"dated": {"image": EXAMPLE_IMAGE, "command": ["echo", "day={{ ds }} stamp={{ ts_nodash }}"]}},
+    )
+    dag_run = project.dag("no_logical_date").test(logical_date=None)
+    output = task_log()
+
+    assert dag_run.logical_date is None
+    assert task_states(dag_run)["dated"] == "success"
+    # The dates the UI's trigger form would have given it: the time the run was asked for.
+    assert f"day={dag_run.run_after:%Y-%m-%d} stamp={dag_run.run_after:%Y%m%dT%H%M%S}" in output
