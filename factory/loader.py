@@ -29,14 +29,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from factory.cache import SpecCache, default_dir
-from factory.compile import UnknownRuntimeError, detect_runtime
+from factory.check import SpecChecker, project_for
 from factory.compile.airflow_compat import DAG, get_parsing_context
 from factory.diagnostics import Diagnostic, SpecError
-from factory.lint import runtime_limits
-from factory.load.layout import REPORTER_FILE, Project, schema_files
-from factory.model import Platform, Spec
-from factory.read import Reader
+from factory.load.layout import REPORTER_FILE, Project
 
 log = logging.getLogger(__name__)
 SENTINEL_DAG_ID = "factory_spec_errors"
@@ -52,55 +48,6 @@ class _BrokenSpecs(DAG):  # type: ignore[misc,valid-type]
 
     def validate(self) -> None:
         raise SpecErrors(self.doc_md)
-
-
-def project_for(dags_folder: Path) -> Project:
-    """Where the specs are: FACTORY_HOME, else beside the loader (as copied to MWAA),
-    else one level up (a repository checkout)."""
-    home = os.environ.get("FACTORY_HOME")
-    if home:
-        return Project.at(home)
-    if (dags_folder / "specs").is_dir():
-        return Project.at(dags_folder)
-    return Project.at(dags_folder.parent)
-
-
-class SpecChecker:
-    """Everything the loader checks before it compiles, shared with the reporter so the
-    two can never disagree about which specs are broken."""
-
-    def __init__(self, project: Project, runtime: str, platform: Platform, reader: Reader) -> None:
-        self.project, self.runtime, self.platform, self.reader = project, runtime, platform, reader
-
-    @classmethod
-    def open(cls, dags_file: str, cache: bool) -> SpecChecker:
-        """The checker for the project a dags file serves; SpecError when no spec can be
-        checked at all (unknown runtime, broken platform file)."""
-        project = project_for(Path(dags_file).resolve().parent)
-        try:
-            runtime = detect_runtime()
-        except UnknownRuntimeError as exc:
-            raise SpecError([Diagnostic(dags_file, 0, 0, str(exc), "runtime")]) from None
-        spec_cache = SpecCache(default_dir(), project.specs_dir, schema_files(project)) if cache else None
-        reader = Reader(project, cache=spec_cache)
-        platform = reader.read_platform()
-        if runtime == "mwaa" and platform.mwaa is None:
-            name = reader.name(project.platform_file)
-            raise SpecError([Diagnostic(name, 0, 0, "it has no 'mwaa:' block, which the MWAA runtime needs", "mwaa")])
-        return cls(project, runtime, platform, reader)
-
-    def check(self, path: Path) -> Spec:
-        """The spec's model, or SpecError with every problem that would stop it compiling here."""
-        spec = self.reader.read_spec(path)
-        if self.runtime == "mwaa":
-            errors = [d for d in runtime_limits(spec, self.platform) if d.severity == "error"]
-            if errors:
-                raise SpecError(errors)
-        return spec
-
-    def save_cache(self) -> None:
-        if self.reader.cache is not None:
-            self.reader.cache.save()
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from factory.check import SpecChecker
 from factory.compile import RUNTIMES
 from factory.diagnostics import SpecError
 from factory.load.layout import Project
@@ -47,15 +48,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     reader = Reader(Project.containing(args.spec), display_base=Path.cwd())
     try:
-        platform = reader.read_platform()
-        spec = reader.read_spec(args.spec.resolve())
+        # The loader's own checks for this runtime: what renders here loads there.
+        checker = SpecChecker.for_runtime(reader, args.runtime)
+        spec = checker.check(args.spec.resolve())
     except SpecError as exc:
         print(text(exc.diagnostics), file=sys.stderr)
         return 1
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     from factory.compile.dag import build_dag
 
-    dag = build_dag(spec, platform, args.runtime)
+    try:
+        dag = build_dag(spec, checker.platform, args.runtime)
+    except Exception as exc:  # noqa: BLE001 - a factory bug must still be one line, never a traceback
+        print(f"{spec.path}: error: cannot compile for {args.runtime}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     import yaml
 
     print(yaml.safe_dump(describe(dag), sort_keys=False, width=110), end="")
@@ -66,7 +72,8 @@ def describe(dag: Any) -> dict[str, Any]:
     """A plain-data picture of a compiled DAG: what matters for review, no Airflow internals."""
     return {
         "dag_id": dag.dag_id,
-        "schedule": _plain(getattr(dag, "schedule", None) or getattr(dag, "timetable", None).summary),
+        # None: manual runs only (a NullTimetable has no summary to show).
+        "schedule": _plain(getattr(dag, "schedule", None)),
         "start_date": dag.start_date.isoformat() if dag.start_date else None,
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,

@@ -4,7 +4,7 @@ MWAA copies s3://BUCKET/dags/ to its containers' dags folder and puts that folde
 sys.path. So the bundle mirrors a checkout: the loader (factory_dags.py), the
 reporter of broken specs (factory_spec_errors.py) and .airflowignore at the top, the
 `factory` package beside them, and specs/ and schemas/ beside that, where
-`factory.loader.project_for` looks first.
+`factory.check.project_for` looks first.
 """
 
 from __future__ import annotations

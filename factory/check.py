@@ -1,0 +1,73 @@
+"""What must hold before a spec compiles on a runtime, in one place: the DAG loader, the
+reporter of broken specs and `factory render` all check through `SpecChecker`, so
+they cannot disagree about which specs are broken. No Airflow import here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from factory.cache import SpecCache, default_dir
+from factory.compile import UnknownRuntimeError, detect_runtime
+from factory.diagnostics import Diagnostic, SpecError
+from factory.lint import runtime_limits
+from factory.load.layout import Project, schema_files
+from factory.model import Platform, Spec
+from factory.read import Reader
+
+
+def project_for(dags_folder: Path) -> Project:
+    """Where the specs are: FACTORY_HOME, else beside the loader (as copied to MWAA),
+    else one level up (a repository checkout)."""
+    home = os.environ.get("FACTORY_HOME")
+    if home:
+        return Project.at(home)
+    if (dags_folder / "specs").is_dir():
+        return Project.at(dags_folder)
+    return Project.at(dags_folder.parent)
+
+
+class SpecChecker:
+    """Everything the loader checks before it compiles, shared with the reporter so the
+    two can never disagree about which specs are broken."""
+
+    def __init__(self, project: Project, runtime: str, platform: Platform, reader: Reader) -> None:
+        self.project, self.runtime, self.platform, self.reader = project, runtime, platform, reader
+
+    @classmethod
+    def open(cls, dags_file: str, cache: bool) -> SpecChecker:
+        """The checker for the project a dags file serves, on the runtime detected here;
+        SpecError when no spec can be checked at all (unknown runtime, broken platform file)."""
+        project = project_for(Path(dags_file).resolve().parent)
+        try:
+            runtime = detect_runtime()
+        except UnknownRuntimeError as exc:
+            raise SpecError([Diagnostic(dags_file, 0, 0, str(exc), "runtime")]) from None
+        spec_cache = SpecCache(default_dir(), project.specs_dir, schema_files(project)) if cache else None
+        return cls.for_runtime(Reader(project, cache=spec_cache), runtime)
+
+    @classmethod
+    def for_runtime(cls, reader: Reader, runtime: str) -> SpecChecker:
+        """The checker of `reader`'s project on `runtime`; SpecError for a platform file
+        that no spec can compile with there."""
+        project = reader.project
+        platform = reader.read_platform()
+        if runtime == "mwaa" and platform.mwaa is None:
+            name = reader.name(project.platform_file)
+            raise SpecError(
+                [Diagnostic(name, 0, 0, "the platform file has no 'mwaa:' block, which the MWAA runtime needs", "mwaa")]
+            )
+        return cls(project, runtime, platform, reader)
+
+    def check(self, path: Path) -> Spec:
+        """The spec's model, or SpecError with every problem that would stop it compiling here."""
+        spec = self.reader.read_spec(path)
+        if self.runtime == "mwaa":
+            errors = [d for d in runtime_limits(spec, self.platform) if d.severity == "error"]
+            if errors:
+                raise SpecError(errors)
+        return spec
+
+    def save_cache(self) -> None:
+        if self.reader.cache is not None:
+            self.reader.cache.save()
