@@ -11,7 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FACTORY = str(Path(sys.executable).parent / "factory")
-SPEC = "owner: a\ndescription: d\nstart_date: 2024-01-01\n{schedule}tasks:\n  {task}:\n    image: i:1\n    command: [x]\n"
+SPEC = (
+    "owner: a\ndescription: d\nstart_date: 2024-01-01\n{schedule}tasks:\n  {task}:\n    image: i:1\n    command: [x]\n"
+)
 
 
 def _render(tmp_path: Path, body: str, *args: str, platform: str | None = None) -> subprocess.CompletedProcess[str]:
