@@ -147,3 +147,19 @@ def test_a_size_fargate_rounds_up_is_a_note_not_an_error(tmp_path: Path, repo: P
     assert "note: task 'a' on MWAA: 0.3 vCPU and 700 MiB run as 0.5 vCPU and 1 GiB" in out
     assert main(["lint", str(specs / "huge.yaml")]) == 1
     assert "error: task 'a': no Fargate size has 16 vCPU" in capsys.readouterr().out
+
+
+def test_a_dag_id_longer_than_airflow_allows_is_a_lint_error_naming_the_limit(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    folder = specs.joinpath(*[f"team_{i:02d}_" + "x" * 30 for i in range(7)])
+    folder.mkdir(parents=True)
+    (specs / "_defaults.yaml").write_text("owner: tests\nstart_date: 2024-01-01\n")
+    path = folder / "job.yaml"
+    path.write_text("description: deep\ntasks:\n  a: {image: 'busybox:1'}\n")
+    dag_id = Project.containing(path).dag_id(path)
+    assert len(dag_id) > 250
+    with pytest.raises(SpecError) as caught:
+        Reader(Project.containing(path)).read_spec(path)
+    (diagnostic,) = caught.value.diagnostics
+    assert f"has {len(dag_id)} characters and Airflow allows 250" in diagnostic.message
+    assert diagnostic.rule == "file-name"

@@ -20,6 +20,7 @@ BUNDLED_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 # The two files Airflow parses (dags/): the DAGs, and the report of the broken specs.
 LOADER_FILE = "factory_dags.py"
 REPORTER_FILE = "factory_spec_errors.py"
+MAX_DAG_ID = 250  # Airflow's ID_LEN: dag_id columns and DAG() both refuse longer ids
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
@@ -99,7 +100,14 @@ def name_problems(project: Project, spec_path: Path) -> list[str]:
         problems.append(f"spec files end in '{SPEC_SUFFIX}': rename {spec_path.name} to {spec_path.stem}{SPEC_SUFFIX}")
     rel = os.path.relpath(spec_path.parent, project.specs_dir)
     folders = () if rel == "." else tuple(rel.split(os.sep))
-    return problems + _folder_problems(folders) + _part_problems(spec_path.stem)
+    problems += _folder_problems(folders) + _part_problems(spec_path.stem)
+    dag_id = ".".join((*folders, spec_path.stem))
+    if len(dag_id) > MAX_DAG_ID:
+        problems.append(
+            f"its DAG id '{dag_id[:40]}...' has {len(dag_id)} characters and Airflow allows {MAX_DAG_ID}: "
+            "use shorter folder or file names"
+        )
+    return problems
 
 
 @functools.lru_cache(maxsize=4096)  # one answer per folder, however many specs it holds

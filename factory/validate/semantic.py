@@ -93,6 +93,19 @@ def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[
                     hint=hint,
                 )
             )
+    env, secrets = task.get("env"), task.get("secrets")
+    if isinstance(env, dict) and isinstance(secrets, dict):
+        for variable in secrets:
+            if variable in env:
+                problems.append(
+                    spec.error(
+                        ("tasks", name, "secrets", variable),
+                        f"'{variable}' is in both env and secrets of task '{name}': the container gets one value",
+                        key=True,
+                        rule="secrets",
+                        hint=f"keep '{variable}' in one of them",
+                    )
+                )
     command = task.get("command")
     if isinstance(command, str):
         try:
