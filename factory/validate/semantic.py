@@ -12,6 +12,7 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.spec import RESERVED_TASK_NAMES
 from factory.model.units import parse_duration
+from factory.validate import templates
 from factory.validate.cron import cron_problem
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # other shapes are the schema's to report
@@ -51,6 +52,7 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
     for name, task in tasks.items():
         problems.extend(_task_problems(spec, name, task, tasks))
     problems.extend(_cycle_problems(spec, tasks))
+    problems.extend(templates.check(spec, tasks))
     return problems
 
 
