@@ -39,8 +39,11 @@ def validator(schema_dir: str, kind: str) -> Any:
     from referencing import Registry, Resource
 
     schemas = _documents(schema_dir)
+    # No $id in the schemas: a relative $ref ("spec.schema.json#/$defs/owner") resolves
+    # against the file's own location, so any tool finds the sibling file offline. Here,
+    # the base URI is empty, and each schema is known by its file name.
     registry: Registry = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+        (file, Resource.from_contents(schema)) for file, schema in schemas.items()
     )
     return Draft202012Validator(schemas[SCHEMA_FILES[kind]], registry=registry)
 
