@@ -49,13 +49,15 @@ def test_task_values_are_normalised(tmp_path: Path) -> None:
             "job.yaml": (
                 "description: d\nowner: o\nstart_date: 2024-01-01\ntimeout: 1h30m\n"
                 "tasks:\n  a:\n    image: img:1\n    command: echo 'hello world' --n 3\n"
-                "    env: {N: 3, DEBUG: true}\n    cpu: 2\n    memory: 1.5GiB\n"
+                "    env: {N: '3', DEBUG: 'NO', RATE: '1.50'}\n    cpu: 2\n    memory: 1.5GiB\n"
             )
         },
     )
     (task,) = Reader(project).read_spec(project.specs_dir / "job.yaml").tasks
     assert task.command == ("echo", "hello world", "--n", "3")
-    assert dict(task.env) == {"N": "3", "DEBUG": "true"}
+    # Exactly the characters written (unquoted, YAML would make them 3, false and 1.5:
+    # lint refuses that, see tests/bad_specs/specs/yaml11_scalars.yaml).
+    assert dict(task.env) == {"N": "3", "DEBUG": "NO", "RATE": "1.50"}
     assert (task.cpu, task.memory_mib) == (2.0, 1536)
     assert task.timeout == timedelta(hours=1, minutes=30)
     with pytest.raises(dataclasses.FrozenInstanceError):

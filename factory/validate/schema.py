@@ -52,9 +52,20 @@ def check(doc: Document, schema_dir: str, kind: str) -> list[Diagnostic]:
     """Every schema error of the document, in file order."""
     if fast_check(schema_dir, kind)(doc.data):
         return []
-    found = [_diagnose(doc, error) for error in validator(schema_dir, kind).iter_errors(doc.data)]
+    found = [_diagnose(doc, error) for error in _located(validator(schema_dir, kind).iter_errors(doc.data))]
     unique = {(d.line, d.column, d.message): d for d in found}
     return sorted(unique.values(), key=lambda d: (d.line, d.column))
+
+
+def _located(errors: Any) -> Any:
+    """The errors, with an alternative (oneOf/anyOf) that failed inside the value, such as
+    one element of a command list, replaced by what failed there: its line, not the list's."""
+    for error in errors:
+        inner = [e for e in error.context or () if e.relative_path] if error.validator in ("oneOf", "anyOf") else []
+        if inner:
+            yield from _located(inner)
+        else:
+            yield error
 
 
 def _name(path: tuple[Any, ...]) -> str:
@@ -127,8 +138,8 @@ def _expected(schema: Any) -> str:
 
 
 def _described(schema: Any) -> str:
-    desc = schema.get("description", "") if isinstance(schema, dict) else ""
-    return f": {desc}" if desc else ""
+    """The schema's description, as the hint of a message that says what is wrong."""
+    return schema.get("description", "") if isinstance(schema, dict) else ""
 
 
 def _diagnose(doc: Document, error: Any) -> Diagnostic:
@@ -150,7 +161,7 @@ def _diagnose(doc: Document, error: Any) -> Diagnostic:
         return doc.error(path, f"{_what(path)} is missing the required key '{missing}'", rule=rule)
     if kind in ("oneOf", "anyOf") and _fits_a_type(value, error.schema):
         # The value has a fitting type but fits no alternative: say what is expected.
-        return doc.error(path, f"{_what(path)}: '{value}' is not valid{_described(error.schema)}", rule=rule)
+        return doc.error(path, f"{_what(path)}: '{value}' is not valid", rule=rule, hint=_described(error.schema))
     if kind in ("type", "oneOf", "anyOf"):
         if not path:
             return doc.error(
@@ -158,12 +169,21 @@ def _diagnose(doc: Document, error: Any) -> Diagnostic:
                 f"the file must be a mapping of keys such as description, schedule and tasks, not {_type_of(value)}",
                 rule=rule,
             )
+        if _types(error.schema) == ["string"] and (isinstance(value, (bool, int, float)) or value is None):
+            # YAML 1.1 reads NO, yes, on, 1.50, 0x1F and 1_000 as other things than the text
+            # written; the container must get the characters the analyst typed.
+            return doc.error(
+                path,
+                f"{_what(path)} must be text, but YAML reads the value as {_type_of(value)}",
+                rule=rule,
+                hint='put it in quotes ("NO", "1.50"), so it is used exactly as written',
+            )
         return doc.error(path, f"{_what(path)} must be {_expected(error.schema)}, not {_type_of(value)}", rule=rule)
     if "propertyNames" in error.absolute_schema_path:
         rule_text = _NAME_RULES.get(str(path[-1]) if path else "", "")
         return doc.error((*path, value), f"invalid name '{value}' in {_what(path)}: {rule_text}", key=True, rule=rule)
     if kind == "pattern":
-        return doc.error(path, f"{_what(path)}: '{value}' is not valid{_described(error.schema)}", rule=rule)
+        return doc.error(path, f"{_what(path)}: '{value}' is not valid", rule=rule, hint=_described(error.schema))
     if kind == "enum":
         options = ", ".join(str(o) for o in error.validator_value)
         return doc.error(path, f"{_what(path)}: '{value}' is not one of {options}", rule=rule)
