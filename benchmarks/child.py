@@ -39,12 +39,14 @@ def _fingerprint(bag: Any) -> dict[str, Any]:
             # template them into the environment. Compare the variable names only.
             env_names = sorted({*env, *(getattr(task, "secret_env", None) or {})})
             command = getattr(task, "command", None)
-            if command is None and getattr(task, "bash_command", None):
-                # The factory's cleanup runs its own interpreter (sys.executable), which
-                # differs between venvs; the rest of the command line must match.
-                command = task.bash_command.split(" ", 1)[-1]
+            bash = getattr(task, "bash_command", None)
+            if command is None and bash:
+                # The factory's cleanup finds the worker's interpreter when it runs; the
+                # others name one. The rest of the command line must match.
+                command = bash.split(" ", 1)[-1]
             tasks[task.task_id] = {
-                "family": "docker" if hasattr(task, "image") else type(task).__name__,
+                # The factory's cleanup is a BashOperator subclass.
+                "family": "docker" if hasattr(task, "image") else "bash" if bash else type(task).__name__,
                 "image": getattr(task, "image", None),
                 "command": command,
                 "env": env_names,

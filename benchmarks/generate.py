@@ -4,9 +4,9 @@ Each pipeline is first resolved into a `Pipeline` (every default applied), then
 rendered as
 - a factory project: `specs/<team>/<name>.yaml`, a `_defaults.yaml` per team,
   `specs/_platform.yaml`, the repository's `schemas/` and its `dags/` loader;
-- one hand-written Python file defining every DAG with `DockerOperator` x2 and a
-  `BashOperator` cleanup teardown, passing what the factory's compiler passes
-  (factory/compile/dag.py, factory/compile/onprem.py);
+- one hand-written Python file defining every DAG with `DockerOperator` x2, a
+  `BashOperator` cleanup and the two `EmptyOperator`s after it, passing what the
+  factory's compiler passes (factory/compile/dag.py, factory/compile/onprem.py);
 - dag-factory 1.1.0 YAML: one file per DAG, a `defaults.yml` per team and at the
   root, and a loader calling `load_yaml_dags`.
 
@@ -37,11 +37,10 @@ TIMEOUTS = (("30m", timedelta(minutes=30)), ("1h", timedelta(hours=1)), ("2h", t
 # spell the same values out.
 DOCKER_URL = "unix://var/run/docker.sock"
 NETWORK_MODE = "bridge"
-# The cleanup command the factory builds runs `sys.executable -m factory.cleanup`
-# with the package's parent on PYTHONPATH; the other two hard-code the same shape.
+# The cleanup command the factory builds finds the worker's interpreter when it runs
+# ("$FACTORY_PYTHON"); the other two hard-code one.
 CLEANUP_PYTHON = "/usr/local/bin/python3"
-CLEANUP_PYTHONPATH = "/opt/airflow/dags"
-# The cleanup teardown's own bounds in factory/compile/onprem.py.
+# The cleanup's own bounds in factory/compile/onprem.py.
 CLEANUP_RETRY_DELAY = timedelta(seconds=30)
 CLEANUP_TIMEOUT = timedelta(minutes=10)
 
@@ -263,6 +262,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
 '''
@@ -320,14 +320,17 @@ def handwritten_dag(p: Pipeline) -> str:
         "    cleanup = BashOperator(",
         "        task_id='cleanup',",
         f"        bash_command={cleanup_cmd!r},",
-        f"        env={{'FACTORY_RUN_ID': '{{{{ run_id }}}}', 'PYTHONPATH': {CLEANUP_PYTHONPATH!r}}},",
+        "        env={'FACTORY_RUN_ID': '{{ run_id }}'},",
         "        append_env=True,",
+        "        do_xcom_push=False,",
+        "        trigger_rule='all_done',",
         "        retries=1,",
         f"        retry_delay={_duration_python(CLEANUP_RETRY_DELAY)},",
         f"        execution_timeout={_duration_python(CLEANUP_TIMEOUT)},",
         "    )",
         f"    [{names}] >> cleanup",
-        "    cleanup.as_teardown()",
+        "    cleanup >> EmptyOperator(task_id='cleanup_done', trigger_rule='all_done')",
+        f"    [{names}] >> EmptyOperator(task_id='verdict')",
     ]
     for t in p.tasks:
         for upstream in t.depends_on:
@@ -411,13 +414,20 @@ def dagfactory_dag(p: Pipeline) -> str:
         "    cleanup:",
         "      operator: airflow.providers.standard.operators.bash.BashOperator",
         f"      bash_command: {_q(cleanup_cmd)}",
-        "      env: {FACTORY_RUN_ID: " + _q("{{ run_id }}") + f", PYTHONPATH: {_q(CLEANUP_PYTHONPATH)}}}",
+        "      env: {FACTORY_RUN_ID: " + _q("{{ run_id }}") + "}",
         "      append_env: true",
+        "      do_xcom_push: false",
         "      retries: 1",
         f"      retry_delay: {_timedelta_yaml(CLEANUP_RETRY_DELAY)}",
         f"      execution_timeout: {_timedelta_yaml(CLEANUP_TIMEOUT)}",
-        # dag-factory cannot call `.as_teardown()`; all_done is its closest spelling.
         "      trigger_rule: all_done",
+        f"      dependencies: {_flow_list(tuple(t.name for t in p.tasks))}",
+        "    cleanup_done:",
+        "      operator: airflow.providers.standard.operators.empty.EmptyOperator",
+        "      trigger_rule: all_done",
+        "      dependencies: [cleanup]",
+        "    verdict:",
+        "      operator: airflow.providers.standard.operators.empty.EmptyOperator",
         f"      dependencies: {_flow_list(tuple(t.name for t in p.tasks))}",
     ]
     return "\n".join(lines) + "\n"

@@ -39,7 +39,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CHILD = HERE / "child.py"
 RESULT_MARK = "BENCHMARK-RESULT "
-SCENARIOS = ("full", "task", "lint", "scaling", "profile")
+SCENARIOS = ("full", "task", "lint", "scaling", "profile", "dagprocessor")
+# The DAG processor scenario (benchmarks/dag_processor.py, ~8 min more) runs when asked for.
+DEFAULT_SCENARIOS = ("full", "task", "lint", "scaling", "profile")
 # The wall Airflow kills a DAG file at (`[core] dagbag_import_timeout`). Children
 # run with a larger timeout so a slow parse is measured, and is flagged instead.
 AIRFLOW_IMPORT_TIMEOUT_S = 30.0
@@ -517,6 +519,30 @@ class Bench:
             self.log(f"  {temp}: {report['parse_s']:.2f} s under the profiler -> {path.relative_to(REPO)}")
         self.results["scenarios"]["profile"] = {"n": n, "reports": reports}
 
+    # -- the DAG processor ---------------------------------------------------------
+
+    def scenario_dagprocessor(self) -> None:
+        """Airflow's own `dag-processor -n 1` over both factory DAG files vs hand-written; its own result files."""
+        import dag_processor  # it imports this module
+
+        runs = 1 if self.args.quick else dag_processor.DEFAULT_RUNS
+        try:
+            res = dag_processor.measure(
+                self.args.n,
+                runs,
+                self.work / "dag-processor",
+                self.pythons.project,
+                self.log,
+                quick=self.args.quick,
+                rev=None,
+            )
+        except dag_processor.parse.BenchmarkError as exc:  # that module's class, not __main__'s
+            raise BenchmarkError(str(exc)) from None
+        keys = ("started", "command", "quick")
+        dp = {k: self.results[k] for k in keys} | {"machine": dict(self.results["machine"]), "dag_processor": res}
+        dag_processor.finish(dp, Path(self.args.results))
+        self.results["scenarios"]["dagprocessor"] = {"targets": dp["targets"], "n": res["n"], "runs": runs}
+
 
 def _tree(root: Path) -> set[Path]:
     """Every file and folder under root, but .pyc folders (keeping those is not a warm cache)."""
@@ -694,6 +720,14 @@ def markdown(results: dict[str, Any]) -> str:
     if "profile" in sc:
         files = ", ".join(f"{k}: `{v['file']}`" for k, v in sc["profile"]["reports"].items())
         out += ["", f"Profiles (pyinstrument, N={sc['profile']['n']}): {files}."]
+    if "dagprocessor" in sc:
+        dp = sc["dagprocessor"]
+        fails = [r["id"] for r in dp["targets"] if r["pass"] is False]
+        out += [
+            "",
+            f"In Airflow's own DAG processor (N={dp['n']}, {dp['runs']} runs): `benchmarks/results/dag-processor"
+            f"{'-quick' if results['quick'] else ''}.md`" + (f"; failed: {', '.join(fails)}." if fails else "."),
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -742,7 +776,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per contender (default 5)")
     parser.add_argument("--quick", action="store_true", help="smoke run: N=20, 2 runs, small scaling steps, no profile")
     parser.add_argument(
-        "--only", default=",".join(s for s in SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}"
+        "--only", default=",".join(DEFAULT_SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}"
     )
     parser.add_argument(
         "--scaling-ns", default="100,1000,5000", help="N values of the scaling run (default 100,1000,5000)"
