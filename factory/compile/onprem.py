@@ -28,10 +28,6 @@ from factory.model.spec import CLEANUP_DONE_TASK, CLEANUP_TASK, VERDICT_TASK
 from factory.operators.cleanup import FactoryCleanupOperator
 from factory.operators.docker import FactoryDockerOperator
 
-CLEANUP_TASK_ID = CLEANUP_TASK
-CLEANUP_DONE_TASK_ID = CLEANUP_DONE_TASK
-VERDICT_TASK_ID = VERDICT_TASK
-
 
 def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     onprem = platform.onprem
@@ -60,7 +56,7 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     # Every task, not only the last ones: a task fails its downstream at once, while
     # other branches may still have containers running.
     cleanup = FactoryCleanupOperator(
-        task_id=CLEANUP_TASK_ID,
+        task_id=CLEANUP_TASK,
         dag=dag,
         docker_url=onprem.docker_url,
         cleaned_dag_id=spec.dag_id,
@@ -75,7 +71,7 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     # Airflow takes a run's state from its leaves. The cleanup's failure must not fail
     # a night whose work succeeded, so it is not a leaf: this task, which the scheduler
     # completes without a worker, is.
-    cleanup >> EmptyOperator(task_id=CLEANUP_DONE_TASK_ID, dag=dag, trigger_rule="all_done")
+    cleanup >> EmptyOperator(task_id=CLEANUP_DONE_TASK, dag=dag, trigger_rule="all_done")
     # And the work's failure must fail the run although the cleanup after it succeeded.
-    work >> EmptyOperator(task_id=VERDICT_TASK_ID, dag=dag, trigger_rule="all_success")
+    work >> EmptyOperator(task_id=VERDICT_TASK, dag=dag, trigger_rule="all_success")
     return operators
