@@ -35,6 +35,15 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PARSE_INTERVAL = 5  # seconds between two parses of each DAG file (Airflow's default: 30)
 EXAMPLE_IMAGE = "factory-examples/busybox:1.35"
+# examples.quality_gate's run, as designed: the gate fails, the publish never runs, the
+# cleanup still does, and the verdict fails the run.
+QUALITY_GATE_FAILED = {
+    "check_volume": "failed",
+    "publish": "upstream_failed",
+    "cleanup": "success",
+    "cleanup_done": "success",
+    "verdict": "upstream_failed",
+}
 
 
 def _need(reason: str) -> None:
