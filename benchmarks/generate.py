@@ -425,9 +425,14 @@ def dagfactory_dag(p: Pipeline) -> str:
         "    cleanup_done:",
         "      operator: airflow.providers.standard.operators.empty.EmptyOperator",
         "      trigger_rule: all_done",
+        # Airflow's defaults, as the factory's empty tasks have: not the DAG's default_args.
+        "      retries: 0",
+        f"      retry_delay: {_timedelta_yaml(timedelta(seconds=300))}",
         "      dependencies: [cleanup]",
         "    verdict:",
         "      operator: airflow.providers.standard.operators.empty.EmptyOperator",
+        "      retries: 0",
+        f"      retry_delay: {_timedelta_yaml(timedelta(seconds=300))}",
         f"      dependencies: {_flow_list(tuple(t.name for t in p.tasks))}",
     ]
     return "\n".join(lines) + "\n"
