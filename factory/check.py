@@ -35,10 +35,9 @@ class SpecChecker:
         self.project, self.runtime, self.platform, self.reader = project, runtime, platform, reader
 
     @classmethod
-    def open(cls, dags_file: str, cache: bool) -> SpecChecker:
+    def open(cls, project: Project, dags_file: str, cache: bool) -> SpecChecker:
         """The checker for the project a dags file serves, on the runtime detected here;
         SpecError when no spec can be checked at all (unknown runtime, broken platform file)."""
-        project = project_for(Path(dags_file).resolve().parent)
         try:
             runtime = detect_runtime()
         except UnknownRuntimeError as exc:

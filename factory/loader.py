@@ -73,11 +73,12 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
 
 
 def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
-    only = _spec_being_run(project_for(Path(loader_file).resolve().parent))
+    project = project_for(Path(loader_file).resolve().parent)
+    only = _spec_being_run(project)
     try:
         # A worker builds one DAG: validating one spec is cheaper than reading the pack
         # of a thousand, and keeps task start independent of how many specs there are.
-        checker = SpecChecker.open(loader_file, cache=only is None)
+        checker = SpecChecker.open(project, loader_file, cache=only is None)
     except SpecError as exc:
         _log_skipped(exc.diagnostics, "no spec can be loaded")
         return exc.diagnostics
@@ -157,7 +158,7 @@ def _import_errors_need_a_dag_to_clear() -> bool:
 def _all_problems(reporter_file: str) -> tuple[list[Diagnostic], int, int]:
     """Every problem, how many specs were checked, and how many of them are broken."""
     try:
-        checker = SpecChecker.open(reporter_file, cache=True)
+        checker = SpecChecker.open(project_for(Path(reporter_file).resolve().parent), reporter_file, cache=True)
     except SpecError as exc:
         return exc.diagnostics, 0, 0
     problems: list[Diagnostic] = []
