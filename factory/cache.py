@@ -2,8 +2,9 @@
 
 Airflow re-parses the loader every 30 seconds; specs rarely change in between.
 Entries are content-addressed: the key hashes the spec's bytes, the bytes of its
-defaults chain, the schemas and the factory version, so an entry can never be stale
-and never needs invalidating.
+defaults chain, the schemas and the factory code itself (each module's size and
+modification time, so an edit or a new sync of the package is a new key even when the
+version string stays), so an entry can never be stale and never needs invalidating.
 
 All entries of one specs folder live in one "pack" file, read once per parse and
 rewritten (to a temporary name, then renamed into place) only when a spec changed,
@@ -39,6 +40,24 @@ def default_dir() -> Path:
     return Path(base) / "factory" / "specs"
 
 
+def _code_fingerprint() -> bytes:
+    """What the package's modules are now: a changed check must not be served an entry
+    that older code validated. A stat per module, not a read: this runs every parse."""
+    package = Path(__file__).parent
+    parts = []
+    for folder, dirs, names in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                parts.append(f"{os.path.relpath(path, package)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(parts).encode()
+
+
 class SpecCache:
     """The pack of one specs folder: `get` during a parse, `save` once at its end."""
 
@@ -46,6 +65,7 @@ class SpecCache:
         self.enabled = os.environ.get("FACTORY_CACHE", "1") != "0"
         self.path = folder / f"{hashlib.sha256(str(specs_dir).encode()).hexdigest()[:24]}.json"
         digest = hashlib.sha256(__version__.encode())
+        digest.update(_code_fingerprint())
         try:
             for schema in schema_files:
                 digest.update(schema.read_bytes())

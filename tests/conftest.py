@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,30 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return _HOME
+
+
+class DeploymentSlot:
+    """Room for one running Airflow deployment (tests/deployment, tests/mwaa): two at once
+    would share this machine's two cores and starve each other's heartbeats, so claiming
+    the slot stops whoever held it."""
+
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self._stop: Callable[[], None] | None = None
+
+    def claim(self, holder: str, stop: Callable[[], None]) -> None:
+        if self.holder != holder:
+            self.release()
+        self.holder, self._stop = holder, stop
+
+    def release(self) -> None:
+        stop, self.holder, self._stop = self._stop, None, None
+        if stop is not None:
+            stop()
+
+
+@pytest.fixture(scope="session")
+def deployment_slot() -> Iterator[DeploymentSlot]:
+    slot = DeploymentSlot()
+    yield slot
+    slot.release()

@@ -74,6 +74,24 @@ def test_any_change_to_the_inputs_is_a_miss_and_the_old_entry_goes(project: Proj
     assert new != old
 
 
+def test_new_factory_code_with_the_same_version_is_a_miss(project: Project, tmp_path: Path) -> None:
+    # A fixed check ships as new modules, often under the same version string (a sync of
+    # main, a hot fix): an entry that older code validated must not be served to it.
+    import factory.validate.semantic as module
+
+    cache = tmp_path / "cache"
+    _read(project, cache)
+    (old,) = _entries(cache)
+    stat = os.stat(module.__file__)
+    try:
+        os.utime(module.__file__, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        _read(project, cache)
+        (new,) = _entries(cache)
+    finally:
+        os.utime(module.__file__, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert new != old
+
+
 @pytest.mark.parametrize("garbage", [b"{not json", b"[1, 2]", b""], ids=["truncated", "not-a-mapping", "empty"])
 def test_a_corrupt_pack_is_ignored_and_rewritten(project: Project, tmp_path: Path, garbage: bytes) -> None:
     cache = tmp_path / "cache"

@@ -52,6 +52,13 @@ class Deployment:
     parse_interval: int = 30
     database: str = "airflow"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The Python of the Airflow to run (its venv's `airflow` beside it): this one's by
+    # default; the MWAA tests pass a venv holding one MWAA version's exact packages.
+    python: Path = field(default_factory=lambda: Path(sys.executable))
+    # None: the project's dags/ folder, the specs found through FACTORY_HOME. A folder
+    # holding dags, specs and the package together is the layout `factory sync` ships
+    # to MWAA; the loader then finds the specs beside itself, as it does on MWAA.
+    dags_folder: Path | None = None
     started: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -59,6 +66,8 @@ class Deployment:
             raise ServiceError(f"unknown executor {self.executor!r}: use one of {', '.join(EXECUTORS)}")
         self.state_dir = self.state_dir.resolve()
         self.project = self.project.resolve()
+        if self.dags_folder is not None:
+            self.dags_folder = self.dags_folder.resolve()
         self.pg_port = self.pg_port or processes.free_port()
         self.redis_port = self.redis_port or processes.free_port()
 
@@ -71,6 +80,11 @@ class Deployment:
     @property
     def logs(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def airflow_bin(self) -> str:
+        # Not resolved: a venv's python is a symlink to its base interpreter.
+        return str(self.python.parent / "airflow")
 
     @property
     def url(self) -> str:
@@ -105,12 +119,12 @@ class Deployment:
             secrets_file.chmod(0o600)
         keys = json.loads(secrets_file.read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-        venv_bin = str(Path(sys.executable).parent)
+        venv_bin = str(self.python.parent)
         env.update(
             {
                 "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
                 "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(self.project / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder or self.project / "dags"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.executor == "celery" else "LocalExecutor",
                 "AIRFLOW__CORE__FERNET_KEY": keys["fernet"],
@@ -129,10 +143,13 @@ class Deployment:
                 # DAGs in a periodic scan, not at the next parse (manager.py, deactivate_stale_dags).
                 "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": str(self.cleanup_interval),
                 "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": str(self.cleanup_interval),
-                "FACTORY_HOME": str(self.project),
                 "FACTORY_CACHE_DIR": str(self.state_dir / "factory-cache"),
             }
         )
+        if self.dags_folder is None:
+            env["FACTORY_HOME"] = str(self.project)
+        else:
+            env.pop("FACTORY_HOME", None)
         if self.executor == "celery":
             env["AIRFLOW__CELERY__BROKER_URL"] = self.redis.url()
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.postgres.url(self.database)
@@ -145,7 +162,7 @@ class Deployment:
     def components(self) -> list[tuple[str, list[str]]]:
         """Airflow's processes, each on its own, as a production deployment runs them.
         All share this host's log folder, so none needs to serve logs to the others."""
-        airflow = str(Path(sys.executable).parent / "airflow")
+        airflow = self.airflow_bin
         found = [
             ("api-server", [airflow, "api-server", "--port", str(self.api_port), "--host", "127.0.0.1"]),
             ("dag-processor", [airflow, "dag-processor"]),
@@ -212,9 +229,13 @@ class Deployment:
 
     def airflow(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an `airflow` CLI command against this deployment."""
-        airflow = str(Path(sys.executable).parent / "airflow")
         done = subprocess.run(
-            [airflow, *args], env=self.environ(), capture_output=True, text=True, timeout=timeout, cwd=self.home
+            [self.airflow_bin, *args],
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
         )
         if check and done.returncode != 0:
             raise ServiceError(f"airflow {' '.join(args)} failed:\n{(done.stderr or done.stdout)[-3000:]}")

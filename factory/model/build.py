@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
 from datetime import date
 from typing import Any
 
+from factory.model.command import split_command
 from factory.model.platform import MwaaPlatform, OnpremPlatform, Platform
 from factory.model.spec import DEFAULT_CPU, DEFAULT_MEMORY_MIB, DEFAULT_RETRY_DELAY, Spec, Task
 from factory.model.units import parse_duration, parse_memory_mib
@@ -40,7 +40,7 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
 def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any, timeout: Any) -> Task:
     command = task.get("command")
     if isinstance(command, str):
-        command = shlex.split(command)
+        command = split_command(command)
     onprem = task.get("onprem", {})
     mwaa = task.get("mwaa", {})
     return Task(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import shlex
 from datetime import date
 from typing import Any
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
+from factory.model.command import split_command
 from factory.model.spec import RESERVED_TASK_NAMES
 from factory.model.units import parse_duration
 from factory.validate import templates
@@ -111,7 +111,7 @@ def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[
     command = task.get("command")
     if isinstance(command, str):
         try:
-            shlex.split(command)
+            split_command(command)
         except ValueError as exc:
             problems.append(spec.error(("tasks", name, "command"), f"cannot split the command: {exc}", rule="command"))
     for key in ("timeout", "retry_delay"):

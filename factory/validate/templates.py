@@ -26,6 +26,7 @@ from jinja2 import meta, nodes
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
+from factory.model.command import split_command
 
 # The run's template context that Airflow documents, less what the policy refuses.
 CONTEXT_NAMES = frozenset(
@@ -74,29 +75,44 @@ _ENV = jinja2.Environment()  # Airflow's Jinja defaults: the same delimiters and
 def check(spec: Document, tasks: dict[str, dict[str, Any]]) -> list[Diagnostic]:
     """Every template problem of the tasks' image, command and env values."""
     problems = []
-    for path, text in _templated(tasks):
+    for path, text, whole in _templated(tasks):
         for message, hint in template_problems(text):
+            if whole is not None and message.startswith("template syntax error") and not template_problems(whole):
+                hint = SPLIT_HINT
             problems.append(spec.error(path, message, rule="template", hint=hint))
     return problems
 
 
-def _templated(tasks: dict[str, dict[str, Any]]) -> Iterator[tuple[tuple[Any, ...], str]]:
+SPLIT_HINT = (
+    "a command string is split into arguments at its spaces, and Airflow renders each one on its own: "
+    "keep a {% ... %} block inside one argument (no spaces around it), or write the command as a list"
+)
+
+
+def _templated(tasks: dict[str, dict[str, Any]]) -> Iterator[tuple[tuple[Any, ...], str, str | None]]:
+    """(where, template, the whole command string it was split from, if it was)."""
     for name, task in tasks.items():
         image = task.get("image")
         if isinstance(image, str):
-            yield ("tasks", name, "image"), image
+            yield ("tasks", name, "image"), image, None
         command = task.get("command")
         if isinstance(command, str):
-            yield ("tasks", name, "command"), command
+            # Airflow renders each argument on its own: check what it will render.
+            try:
+                parts = split_command(command)
+            except ValueError:  # an unclosed quote: semantic.py reports it
+                parts = [command]
+            for part in parts:
+                yield ("tasks", name, "command"), part, command
         elif isinstance(command, list):
             for i, part in enumerate(command):
                 if isinstance(part, str):
-                    yield ("tasks", name, "command", i), part
+                    yield ("tasks", name, "command", i), part, None
         env = task.get("env")
         if isinstance(env, dict):
             for key, value in env.items():
                 if isinstance(value, str):
-                    yield ("tasks", name, "env", key), value
+                    yield ("tasks", name, "env", key), value, None
 
 
 @functools.lru_cache(maxsize=4096)  # specs repeat the same few templates ("{{ ds }}") many times

@@ -89,15 +89,17 @@ class Bed:
 class Beds:
     """At most one deployment at a time, started on first use, for the whole session."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, slot: Any) -> None:
         self.root = root
+        self.slot = slot  # tests/conftest.py's DeploymentSlot
         self.current: Bed | None = None
         self.executor: str | None = None
 
     def get(self, executor: str) -> Bed:
-        if self.current is not None and self.executor == executor:
+        if self.current is not None and self.executor == executor and self.slot.holder == self._name(executor):
             return self.current
         self.close()
+        self.slot.claim(self._name(executor), self.close)
         project = self.root / f"project-{executor}"
         shutil.rmtree(project, ignore_errors=True)
         for folder in ("specs", "schemas", "dags"):
@@ -127,6 +129,10 @@ class Beds:
             self.current.deployment.stop()
         self.current = self.executor = None
 
+    @staticmethod
+    def _name(executor: str) -> str:
+        return f"tests/deployment ({executor})"
+
 
 @pytest.fixture(scope="session")
 def docker_engine() -> docker.APIClient:
@@ -140,14 +146,14 @@ def docker_engine() -> docker.APIClient:
 
 
 @pytest.fixture(scope="session")
-def beds(docker_engine: docker.APIClient) -> Iterator[Beds]:
+def beds(docker_engine: docker.APIClient, deployment_slot: Any) -> Iterator[Beds]:
     for tool in ("redis-server", "runuser"):
         if not shutil.which(tool):
             _need(f"{tool} is not installed; run scripts/setup")
     # Not pytest's tmp_path: its folders are private to root, and PostgreSQL runs as its own user.
     root = Path(tempfile.mkdtemp(prefix="factory-testbed-"))
     root.chmod(0o755)
-    manager = Beds(root)
+    manager = Beds(root, deployment_slot)
     yield manager
     manager.close()
     shutil.rmtree(root, ignore_errors=True)

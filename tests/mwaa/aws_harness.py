@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,11 +43,36 @@ class Program:
     injects them) and returns the lines it prints, which the awslogs driver ships to
     CloudWatch. `running_polls` is how many describe_tasks calls see the task RUNNING
     before the container exits with `exit_code`; None runs until the task is stopped.
+    `run`, when given, replaces both: it runs the container for real and returns its
+    output and exit code (see `container_program`).
     """
 
-    output: Callable[[list[str], dict[str, str]], list[str]]
+    output: Callable[[list[str], dict[str, str]], list[str]] = lambda _command, _env: []
     exit_code: int = 0
     running_polls: int | None = 0
+    run: Callable[[list[str], dict[str, str]], tuple[list[str], int]] | None = None
+
+    def start(self, command: list[str], environment: dict[str, str]) -> tuple[list[str], int]:
+        if self.run is not None:
+            return self.run(command, environment)
+        return self.output(command, environment), self.exit_code
+
+
+def container_program(client: Any, image: str) -> Program:
+    """The image run for real on this machine's Docker engine, as ECS's agent would run
+    it: the task's command and environment (secrets included), its output and exit code."""
+
+    def run(command: list[str], environment: dict[str, str]) -> tuple[list[str], int]:
+        container = client.create_container(image, command=command, environment=environment)
+        try:
+            client.start(container)
+            exit_code = client.wait(container, timeout=120)["StatusCode"]
+            output = client.logs(container, stdout=True, stderr=True).decode(errors="replace")
+        finally:
+            client.remove_container(container, force=True)
+        return output.splitlines(), exit_code
+
+    return Program(run=run)
 
 
 @dataclass
@@ -56,6 +82,7 @@ class SimulatedTask:
     finished: bool = False
     command: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    exit_code: int = 0
 
 
 class EcsSimulator:
@@ -77,6 +104,8 @@ class EcsSimulator:
         self.tasks: dict[str, SimulatedTask] = {}
         self.stop_calls: list[tuple[str, str]] = []
         self._calls: set[str] | None = None
+        # moto serves requests in threads: several workers may poll one task at once.
+        self._lock = threading.Lock()
 
     @contextmanager
     def recording(self) -> Iterator[set[str]]:
@@ -117,8 +146,9 @@ class EcsSimulator:
 
         def describe_tasks(backend: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
             found = original_describe(backend, cluster_str, tasks)
-            for task in found:
-                sim._observe(backend, task)
+            with sim._lock:
+                for task in found:
+                    sim._observe(backend, task)
             return found
 
         def stop_task(backend: Any, cluster_str: str, task_str: str, reason: str) -> Any:
@@ -168,7 +198,7 @@ class EcsSimulator:
             return
         sim.polls += 1
         if sim.program.running_polls is not None and sim.polls > sim.program.running_polls:
-            self._stop(task, exit_code=sim.program.exit_code, stop_code="EssentialContainerExited")
+            self._stop(task, exit_code=sim.exit_code, stop_code="EssentialContainerExited")
         else:
             task.status = "RUNNING"
 
@@ -209,11 +239,10 @@ class EcsSimulator:
                 return False
             stream = f"{options['awslogs-stream-prefix']}/{container_def['name']}/{task.id}"
             logs.create_log_stream(options["awslogs-group"], stream)
+        lines, sim.exit_code = sim.program.start(command, environment)
+        if container_def.get("logConfiguration", {}).get("logDriver") == "awslogs":
             now = int(time.time() * 1000)
-            events = [
-                {"timestamp": now + i, "message": line}
-                for i, line in enumerate(sim.program.output(command, environment))
-            ]
+            events = [{"timestamp": now + i, "message": line} for i, line in enumerate(lines)]
             if events:
                 logs.put_log_events(options["awslogs-group"], stream, events)
         task.status = "RUNNING"

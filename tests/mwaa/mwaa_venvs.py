@@ -1,6 +1,7 @@
 """Virtualenvs holding exactly what Amazon MWAA installs, one per MWAA version.
 
 Each is `apache-airflow[celery,statsd]==V` plus `apache-airflow-providers-amazon`,
+plus the PostgreSQL drivers MWAA's metadata DB needs,
 installed with uv under MWAA's own constraints file (../shared/mwaa/V/, beside the
 repository), so the Airflow and amazon provider versions are MWAA's and the docker
 provider is absent. They live in .cache/mwaa-venvs/V and are reused while their
@@ -101,7 +102,10 @@ def interpreter(version: str) -> tuple[Path, str]:
 
 
 def _requirements(version: str) -> list[str]:
-    return [f"apache-airflow[celery,statsd]=={version}", "apache-airflow-providers-amazon"]
+    # MWAA's metadata DB is PostgreSQL, and so is the test bed's (test_mwaa_deployment.py):
+    # its drivers at MWAA's pins. Airflow 3's api-server also opens an asyncpg engine.
+    drivers = ["psycopg2-binary"] + (["asyncpg"] if int(version.split(".")[0]) >= 3 else [])
+    return [f"apache-airflow[celery,statsd]=={version}", "apache-airflow-providers-amazon", *drivers]
 
 
 def _stamp(version: str, base_python: str) -> dict[str, object]:

@@ -46,6 +46,19 @@ REPORT = "factory-tests/report:1"
 EXTRACT_FAMILY = "factory-sales-daily_rollup-extract"
 ROLLUP_FAMILY = "factory-sales-daily_rollup-rollup"
 
+# A spec with a key typo (`{command}` formatted to "comand" breaks it, to "command"
+# fixes it), and a file that is not YAML at all.
+BROKEN_SPEC = """\
+description: One task, with a typo in one of its keys
+schedule: null
+tasks:
+  greet:
+    image: factory-examples/busybox:1.35
+    {command}: [echo, hello]
+"""
+TYPO_LINE = 6  # of BROKEN_SPEC, where the key starts at column 5
+GARBAGE_SPEC = "tasks: [this is not\n  - yaml: {at all\n\t:::\n"
+
 
 def install_programs(ecs: EcsSimulator) -> None:
     """What each image prints and how it ends."""

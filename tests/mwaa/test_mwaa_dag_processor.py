@@ -62,16 +62,7 @@ STALE_DAG_THRESHOLD = 5  # seconds (Airflow's default is 50); used by 3.x, see a
 BROKEN = "examples/broken_key.yaml"
 GARBAGE = "examples/garbage.yaml"
 DELETED = "examples/shell_report.yaml"
-BROKEN_SPEC = """\
-description: One task, with a typo in one of its keys
-schedule: null
-tasks:
-  greet:
-    image: factory-examples/busybox:1.35
-    {command}: [echo, hello]
-"""
-TYPO_LINE = 6  # of BROKEN_SPEC, where the key starts at column 5
-GARBAGE_SPEC = "tasks: [this is not\n  - yaml: {at all\n\t:::\n"
+BROKEN_SPEC, TYPO_LINE, GARBAGE_SPEC = scenarios.BROKEN_SPEC, scenarios.TYPO_LINE, scenarios.GARBAGE_SPEC
 
 
 def example_dag_ids() -> set[str]:
