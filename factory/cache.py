@@ -2,7 +2,7 @@
 
 Airflow re-parses the loader every 30 seconds; specs rarely change in between.
 Entries are content-addressed: the key hashes the spec's bytes, the bytes of its
-defaults chain, the schemas and the factory code itself (each module's size and
+defaults chain, the schemas, the platform file and the factory code itself (each module's size and
 modification time, so an edit or a new sync of the package is a new key even when the
 version string stays), so an entry can never be stale and never needs invalidating.
 
@@ -61,14 +61,14 @@ def _code_fingerprint() -> bytes:
 class SpecCache:
     """The pack of one specs folder: `get` during a parse, `save` once at its end."""
 
-    def __init__(self, folder: Path, specs_dir: Path, schema_files: list[Path]) -> None:
+    def __init__(self, folder: Path, specs_dir: Path, inputs: list[Path]) -> None:
         self.enabled = os.environ.get("FACTORY_CACHE", "1") != "0"
         self.path = folder / f"{hashlib.sha256(str(specs_dir).encode()).hexdigest()[:24]}.json"
         digest = hashlib.sha256(__version__.encode())
         digest.update(_code_fingerprint())
         try:
-            for schema in schema_files:
-                digest.update(schema.read_bytes())
+            for path in inputs:
+                digest.update(path.read_bytes())
         except OSError:
             self.enabled = False  # validation will report the unreadable schema
         self._salt = digest.digest()

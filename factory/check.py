@@ -11,7 +11,7 @@ from factory.cache import SpecCache, default_dir
 from factory.compile import UnknownRuntimeError, detect_runtime
 from factory.diagnostics import Diagnostic, SpecError
 from factory.lint import runtime_limits
-from factory.load.layout import Project, schema_files
+from factory.load.layout import Project, cache_inputs
 from factory.model import Platform, Spec
 from factory.read import Reader
 
@@ -42,7 +42,7 @@ class SpecChecker:
             runtime = detect_runtime()
         except UnknownRuntimeError as exc:
             raise SpecError([Diagnostic(dags_file, 0, 0, str(exc), "runtime")]) from None
-        spec_cache = SpecCache(default_dir(), project.specs_dir, schema_files(project)) if cache else None
+        spec_cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project)) if cache else None
         return cls.for_runtime(Reader(project, cache=spec_cache), runtime)
 
     @classmethod

@@ -15,9 +15,9 @@ from factory.diagnostics import Diagnostic, SpecError
 from factory.load.layout import Project, name_problems
 from factory.load.yaml import Document, decode, parse, read_bytes
 from factory.model.build import build_platform, build_spec
-from factory.model.platform import Platform
+from factory.model.platform import OnpremPlatform, Platform
 from factory.model.spec import Spec
-from factory.validate import schema, semantic
+from factory.validate import policy, schema, semantic
 
 
 class Reader:
@@ -32,6 +32,7 @@ class Reader:
         self._schema_dir = str(project.schema_dir)
         self._raw: dict[Path, bytes] = {}
         self._defaults: dict[Path, Document | SpecError] = {}
+        self._platform: Platform | SpecError | None = None
 
     def name(self, path: Path) -> str:
         """How diagnostics name a file: relative to the display base when inside it."""
@@ -108,13 +109,31 @@ class Reader:
             merged.update(doc.data)
             origin.update(dict.fromkeys(doc.data, doc))
             problems.extend(semantic.check(merged, origin, doc))
+            if isinstance(merged.get("tasks"), dict):
+                problems.extend(
+                    policy.check(merged["tasks"], doc, self._policy(), self.name(self.project.platform_file))
+                )
         if problems:
             raise SpecError(sorted(problems, key=lambda d: (d.path != rel, d.path, d.line, d.column)))
         return merged
 
     def read_platform(self) -> Platform:
-        """The platform file's model; no file means on-prem defaults and no MWAA settings."""
-        path = self.project.platform_file
-        if not path.is_file():
-            return Platform()
-        return build_platform(self._checked(path, "platform").data)
+        """The platform file's model; no file means on-prem defaults and no MWAA settings.
+        Read once per Reader."""
+        if self._platform is None:
+            path = self.project.platform_file
+            try:
+                self._platform = build_platform(self._checked(path, "platform").data) if path.is_file() else Platform()
+            except SpecError as exc:
+                self._platform = exc
+        if isinstance(self._platform, SpecError):
+            raise self._platform
+        return self._platform
+
+    def _policy(self) -> OnpremPlatform:
+        """The platform's limits on specs. A broken platform file is reported on its own
+        (no spec compiles then); its specs are still held to the default limits."""
+        try:
+            return self.read_platform().onprem
+        except SpecError:
+            return OnpremPlatform()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from factory.cache import SpecCache
-from factory.load.layout import Project, schema_files
+from factory.load.layout import Project, cache_inputs
 from factory.read import Reader
 
 SPEC = "description: d\ntasks:\n  a: {image: 'img:1', command: [run]}\n"
@@ -28,7 +28,7 @@ def project(tmp_path: Path, repo: Path) -> Project:
 
 def _read(project: Project, folder: Path):
     """One parse: read the spec through the cache, then save the pack as the loader does."""
-    cache = SpecCache(folder, project.specs_dir, schema_files(project))
+    cache = SpecCache(folder, project.specs_dir, cache_inputs(project))
     try:
         return Reader(project, cache=cache).read_spec(project.specs_dir / "team" / "job.yaml")
     finally:

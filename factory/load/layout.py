@@ -85,8 +85,15 @@ class Project:
 
 
 def schema_files(project: Project) -> list[Path]:
-    """The schema files a spec's validity depends on (they key the cache)."""
+    """The schema files a spec's validity depends on."""
     return sorted(project.schema_dir.glob("*.schema.json"))
+
+
+def cache_inputs(project: Project) -> list[Path]:
+    """Every file but its own and its defaults that a spec's verdict depends on, so they
+    key the spec cache: the schemas, and the platform file (its policy on specs)."""
+    platform = [project.platform_file] if project.platform_file.is_file() else []
+    return schema_files(project) + platform
 
 
 def is_spec_name(filename: str) -> bool:

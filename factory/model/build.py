@@ -63,7 +63,10 @@ def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any,
 
 
 def build_platform(data: dict[str, Any]) -> Platform:
-    onprem = OnpremPlatform(**data.get("onprem", {}))
+    onprem_fields = dict(data.get("onprem", {}))
+    if "allowed_network_modes" in onprem_fields:
+        onprem_fields["allowed_network_modes"] = tuple(onprem_fields["allowed_network_modes"])
+    onprem = OnpremPlatform(**onprem_fields)
     mwaa_data = data.get("mwaa")
     mwaa = None
     if mwaa_data is not None:

@@ -11,6 +11,8 @@ class OnpremPlatform:
     network_mode: str = "bridge"
     docker_conn_id: str | None = None
     aws_conn_id: str = "aws_default"
+    # None: the default policy (factory/validate/policy.py); else exactly these.
+    allowed_network_modes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,12 @@ def text(diagnostics: Iterable[Diagnostic], color: bool = False) -> str:
 
 
 def _token_width(line: str, start: int) -> int:
-    """Underline the word at the caret (a key or a plain value), at least one column."""
+    """Underline the word at the caret (a key or a plain value), or a whole quoted
+    value, at least one column."""
+    if start < len(line) and line[start] in "\"'":
+        close = line.find(line[start], start + 1)
+        if close > start:
+            return close - start + 1
     end = start
     while end < len(line) and line[end] not in " :,]}#":
         end += 1
