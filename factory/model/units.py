@@ -10,14 +10,28 @@ _DURATION = re.compile(r"^(?=[0-9])(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(MiB|GiB)$")
 
 
-@functools.lru_cache(maxsize=1024)  # specs repeat a handful of values; parsed per spec per parse
-def parse_duration(text: str) -> timedelta:
-    """'1h30m' -> timedelta(hours=1, minutes=30). The schema has checked the shape."""
+# The longest a spec's timeout or retry delay may be. Far beyond any real job, and far
+# below what Python's dates hold: Airflow adds these to a run's dates.
+MAX_DURATION = timedelta(days=365)
+MAX_DURATION_TEXT = "365d"
+
+
+def duration_seconds(text: str) -> int:
+    """'1h30m' -> 5400, for any size (no timedelta, so no overflow). The schema has checked the shape."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r}")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+@functools.lru_cache(maxsize=1024)  # specs repeat a handful of values; parsed per spec per parse
+def parse_duration(text: str) -> timedelta:
+    """'1h30m' -> timedelta(hours=1, minutes=30); ValueError beyond MAX_DURATION (lint says so first)."""
+    seconds = duration_seconds(text)
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"longer than {MAX_DURATION_TEXT}: {text!r}")
+    return timedelta(seconds=seconds)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -45,7 +45,9 @@ def check(
 ) -> list[Diagnostic]:
     problems = []
     for name, task in tasks.items():
-        mode = task.get("onprem", {}).get("network_mode") if isinstance(task.get("onprem"), dict) else None
+        # Only what has the right shape: the schema reports the rest.
+        block = task.get("onprem") if isinstance(task, dict) else None
+        mode = block.get("network_mode") if isinstance(block, dict) else None
         if not isinstance(mode, str):
             continue
         problem = network_mode_problem(mode, onprem)

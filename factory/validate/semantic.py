@@ -11,7 +11,7 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.command import split_command
 from factory.model.spec import RESERVED_TASK_NAMES
-from factory.model.units import parse_duration
+from factory.model.units import MAX_DURATION, MAX_DURATION_TEXT, duration_seconds
 from factory.validate import templates
 from factory.validate.cron import cron_problem
 
@@ -43,8 +43,9 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
         if problem:
             problems.append(origin["schedule"].error(("schedule",), f"invalid cron schedule: {problem}", rule="cron"))
     for key in ("timeout", "retry_delay"):
-        if _zero_duration(merged.get(key)):
-            problems.append(origin[key].error((key,), f"{key} must be longer than zero", rule="duration"))
+        problem = _duration_problem(key, merged.get(key))
+        if problem:
+            problems.append(origin[key].error((key,), problem, rule="duration"))
     # The schema may have failed too: look only at what has the right shape, so every
     # problem of the file is reported in one run without tripping over the others.
     raw_tasks = merged.get("tasks")
@@ -56,11 +57,18 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
     return problems
 
 
-def _zero_duration(value: Any) -> bool:
+def _duration_problem(key: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
     try:
-        return isinstance(value, str) and parse_duration(value).total_seconds() == 0
+        seconds = duration_seconds(value)
     except ValueError:
-        return False  # the schema reports the shape
+        return None  # the schema reports the shape
+    if seconds == 0:
+        return f"{key} must be longer than zero"
+    if seconds > MAX_DURATION.total_seconds():
+        return f"{key} '{value}' is longer than the {MAX_DURATION_TEXT} a task may wait or run"
+    return None
 
 
 def _depends_on(task: dict[str, Any]) -> list[str]:
@@ -115,8 +123,9 @@ def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[
         except ValueError as exc:
             problems.append(spec.error(("tasks", name, "command"), f"cannot split the command: {exc}", rule="command"))
     for key in ("timeout", "retry_delay"):
-        if _zero_duration(task.get(key)):
-            problems.append(spec.error(("tasks", name, key), f"{key} must be longer than zero", rule="duration"))
+        problem = _duration_problem(key, task.get(key))
+        if problem:
+            problems.append(spec.error(("tasks", name, key), problem, rule="duration"))
     return problems
 
 
