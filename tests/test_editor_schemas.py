@@ -38,8 +38,8 @@ tasks:
   load:
     image: busybox:1
     comand: [echo, hi]
-    
 """
+NEW_SPEC += "    \n"  # where completion is asked: an empty line inside the task
 
 
 def _need_node_tools() -> None:
