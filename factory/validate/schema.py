@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -172,11 +173,13 @@ def _diagnose(doc: Document, error: Any) -> Diagnostic:
         if _types(error.schema) == ["string"] and (isinstance(value, (bool, int, float)) or value is None):
             # YAML 1.1 reads NO, yes, on, 1.50, 0x1F and 1_000 as other things than the text
             # written; the container must get the characters the analyst typed.
+            written = _written(doc, path)
+            example = f'"{written}"' if written else '("NO", "1.50")'
             return doc.error(
                 path,
                 f"{_what(path)} must be text, but YAML reads the value as {_type_of(value)}",
                 rule=rule,
-                hint='put it in quotes ("NO", "1.50"), so it is used exactly as written',
+                hint=f"put it in quotes, {example}, so it is used exactly as written",
             )
         return doc.error(path, f"{_what(path)} must be {_expected(error.schema)}, not {_type_of(value)}", rule=rule)
     if "propertyNames" in error.absolute_schema_path:
@@ -200,3 +203,13 @@ _NAME_RULES = {
     "env": _ENV_NAME,
     "secrets": _ENV_NAME,
 }
+
+
+def _written(doc: Document, path: tuple[Any, ...]) -> str:
+    """The plain scalar at `path` as the file spells it ("NO", "1.50"), or "" if unclear."""
+    line, column = doc.mark(path)
+    lines = doc.text.splitlines()
+    if not 0 < line <= len(lines):
+        return ""
+    match = re.match(r"[^\s,\]\}#'\"]+", lines[line - 1][column - 1 :])
+    return match.group(0) if match else ""
