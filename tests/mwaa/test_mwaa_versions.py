@@ -202,3 +202,64 @@ def test_specs_run_on_mwaa_provider(version: str, outcome_for: OutcomeFor, aws: 
     scenarios.check_unreadable_secret_fails_with_ecs_reason(outcome)
     scenarios.check_reattached_not_restarted(outcome, aws, ecs)
     scenarios.check_documented_iam_policy_covers_calls(outcome)
+
+
+# -- lint-clean specs of every shape build on every version --------------------------
+
+
+def generated_clean_specs(count: int) -> list[str]:
+    """`count` specs that lint accepts, generated as the lint-contract test generates them
+    (tests/contract/strategies.py: from the schema, then mutated), deterministically."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "contract"))
+    import strategies
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    texts: list[str] = []
+
+    @settings(max_examples=count * 6, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(st.data())
+    def collect(data: st.DataObject) -> None:
+        _how, text = data.draw(strategies.mutated(data.draw(strategies.valid_specs())))
+        texts.append(text)
+
+    collect()
+    return texts
+
+
+def test_lint_clean_generated_specs_build_on_every_mwaa_version(
+    venvs: dict[str, mwaa_venvs.MwaaVenv], tmp_path: Path
+) -> None:
+    from factory.lint import lint_paths
+
+    project = tmp_path / "project"
+    for folder in ("dags", "factory", "schemas"):
+        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    generated = project / "specs" / "generated"
+    generated.mkdir(parents=True)
+    shutil.copy2(REPO / "specs" / "_platform.yaml", project / "specs")
+    (project / "specs" / "_defaults.yaml").write_text("owner: analytics\nstart_date: 2024-01-01\n")
+    for i, text in enumerate(generated_clean_specs(40)):
+        (generated / f"case_{i:03d}.yaml").write_text(text, encoding="utf-8")
+    # Keep what lint accepts: the promise under test is that those build everywhere.
+    rejected = {Path(d.path).resolve() for d in lint_paths([generated]).errors}
+    for path in rejected:
+        path.unlink()
+    clean = {f"generated.{p.stem}" for p in generated.glob("*.yaml")}
+    assert len(clean) >= 20, f"only {len(clean)} lint-clean specs were generated"
+
+    def parse_one(version: str) -> tuple[str, dict[str, Any]]:
+        home = tmp_path / f"home-{version}"
+        return version, parse(
+            venvs[version], project / "dags", home, {"FACTORY_RUNTIME": "mwaa", "FACTORY_HOME": str(project)}
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = dict(pool.map(parse_one, venvs))
+    for version, report in reports.items():
+        assert report["import_errors"] == {}, (version, report["import_errors"])
+        missing = clean - set(report["dags"])
+        assert not missing, f"MWAA {version}: lint said OK, but no DAG for {sorted(missing)}"
