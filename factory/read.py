@@ -90,7 +90,7 @@ class Reader:
         """Schema and semantic checks of a spec with its defaults: the merged data, or every problem."""
         doc = parse(rel, decode(rel, raw))
         if doc.data is None:
-            raise SpecError([Diagnostic(rel, 0, 0, "the file is empty: a spec needs description and tasks")])
+            raise SpecError([Diagnostic(rel, 0, 0, "the file is empty: a spec needs description and tasks", "empty")])
         problems = schema.check(doc, self._schema_dir, "spec")
         merged: dict[str, Any] = {}
         origin: dict[str, Document] = {}

@@ -7,6 +7,7 @@ twice or points at the wrong place fails here.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -163,3 +164,34 @@ def test_a_dag_id_longer_than_airflow_allows_is_a_lint_error_naming_the_limit(tm
     (diagnostic,) = caught.value.diagnostics
     assert f"has {len(dag_id)} characters and Airflow allows 250" in diagnostic.message
     assert diagnostic.rule == "file-name"
+
+
+def _descriptions() -> set[str]:
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("description"), str):
+                found.add(node["description"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for schema in (Path(__file__).parents[1] / "schemas").glob("*.schema.json"):
+        walk(json.loads(schema.read_text()))
+    return {d for d in found if len(d) > 30}
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=lambda p: p.name)
+def test_diagnostics_read_like_a_compiler(path: Path) -> None:
+    """The README's style: a short one-line message that says what is wrong, a rule, and
+    the schema's description (or other help) in the hint, never in the message."""
+    descriptions = _descriptions()
+    with pytest.raises(SpecError) as caught:
+        Reader(Project.containing(path)).read_spec(path)
+    for d in caught.value.diagnostics:
+        assert d.rule, str(d)
+        assert "\n" not in d.message and len(d.message) <= 160, str(d)
+        assert not any(text[:40] in d.message for text in descriptions), str(d)

@@ -125,7 +125,10 @@ def template_problems(text: str) -> tuple[tuple[str, str], ...]:
     except jinja2.TemplateSyntaxError as exc:
         hint = "Jinja reads '{#' as the start of a comment: write ${#NAME} as {{ '${#' }}NAME}" if "{#" in text else ""
         where = f" (line {exc.lineno} of the value)" if "\n" in text else ""
-        return ((f"template syntax error{where}: {exc.message}", hint),)
+        # Jinja's first sentence says what is wrong; the rest (which tags it expected) helps.
+        first, _, rest = (exc.message or "").partition(". ")
+        hint = " ".join(part for part in (rest.strip(), hint) if part)
+        return ((f"template syntax error{where}: {first.rstrip('.')}", hint),)
     found: list[tuple[str, str]] = []
     for name in sorted(meta.find_undeclared_variables(tree)):
         if name in REFUSED_NAMES:
