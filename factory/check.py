@@ -14,6 +14,7 @@ from factory.lint import runtime_limits
 from factory.load.layout import Project, cache_inputs
 from factory.model import Platform, Spec
 from factory.read import Reader
+from factory.validate.pipelines import cross_check
 
 
 def project_for(dags_folder: Path) -> Project:
@@ -66,6 +67,22 @@ class SpecChecker:
             if errors:
                 raise SpecError(errors)
         return spec
+
+    def check_all(self, paths: list[Path]) -> tuple[dict[Path, Spec], dict[Path, list[Diagnostic]]]:
+        """Every spec's model, or its problems: its own, then those across specs (what it
+        runs after must be announced by a spec that loads; factory/validate/pipelines.py)."""
+        models: dict[Path, Spec] = {}
+        errors: dict[Path, list[Diagnostic]] = {}
+        for path in paths:
+            try:
+                models[path] = self.check(path)
+            except SpecError as exc:
+                errors[path] = exc.diagnostics
+        broken = {path: self.project.dag_id(path) for path in errors}
+        for path, problems in cross_check(models, broken, self.reader.document).items():
+            errors[path] = problems
+            del models[path]
+        return models, {path: errors[path] for path in paths if path in errors}
 
     def save_cache(self) -> None:
         if self.reader.cache is not None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.cache import SpecCache, default_dir
 from factory.compile.fargate import FargateSizeError, on_fargate, rounding_note
 from factory.diagnostics import Diagnostic, SpecError
-from factory.load.layout import Project
+from factory.load.layout import Project, cache_inputs
 from factory.model import Platform, Spec
 from factory.read import Reader
+from factory.validate.pipelines import cross_check
 
 
 @dataclass
@@ -27,30 +29,49 @@ class LintResult:
 
 
 def lint_paths(paths: list[Path]) -> LintResult:
+    """Every problem of the specs under `paths`. What a spec runs after is checked against
+    the whole specs folder it is in, even when only one file is given (as pre-commit
+    does); the others are read through the spec cache, so that stays quick."""
     result = LintResult()
-    readers: dict[Path, tuple[Reader, Platform | None]] = {}
+    targets: dict[Path, list[Path]] = {}  # specs folder -> the files asked for, in order
+    projects: dict[Path, Project] = {}
     for path in paths:
         project = Project.containing(path)
-        if project.specs_dir not in readers:
-            reader = Reader(project, display_base=Path.cwd())
-            platform = None
-            try:
-                platform = reader.read_platform()
-            except SpecError as exc:
-                result.diagnostics.extend(exc.diagnostics)
-            readers[project.specs_dir] = (reader, platform)
-        reader, platform = readers[project.specs_dir]
+        projects.setdefault(project.specs_dir, project)
         files = [path] if path.is_file() else project.spec_files(under=path.resolve())
-        for spec_path in files:
-            result.spec_count += 1
-            try:
-                spec = reader.read_spec(spec_path.resolve())
-            except SpecError as exc:
-                result.diagnostics.extend(exc.diagnostics)
-                continue
-            if platform is not None:
-                result.diagnostics.extend(runtime_limits(spec, platform))
+        targets.setdefault(project.specs_dir, []).extend(f.resolve() for f in files)
+    for specs_dir, files in targets.items():
+        _lint_project(projects[specs_dir], list(dict.fromkeys(files)), result)
     return result
+
+
+def _lint_project(project: Project, files: list[Path], result: LintResult) -> None:
+    cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
+    reader = Reader(project, display_base=Path.cwd(), cache=cache)
+    platform = None
+    try:
+        platform = reader.read_platform()
+    except SpecError as exc:
+        result.diagnostics.extend(exc.diagnostics)
+    models: dict[Path, Spec] = {}
+    found: dict[Path, list[Diagnostic]] = {}
+    for path in list(dict.fromkeys([*files, *project.spec_files()])):
+        try:
+            spec = reader.read_spec(path)
+        except SpecError as exc:
+            found[path] = list(exc.diagnostics)
+            continue
+        limits = runtime_limits(spec, platform) if platform is not None else []
+        found[path] = limits
+        if not any(d.severity == "error" for d in limits):
+            models[path] = spec
+    broken = {path: project.dag_id(path) for path in found if path not in models}
+    for path, problems in cross_check(models, broken, reader.document).items():
+        found[path].extend(problems)
+    cache.save()
+    for path in files:
+        result.spec_count += 1
+        result.diagnostics.extend(found.get(path, []))
 
 
 def runtime_limits(spec: Spec, platform: Platform) -> list[Diagnostic]:

@@ -87,12 +87,17 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
 
     problems: list[Diagnostic] = []
     failures = CompileFailures(checker)
-    for path in [only] if only else checker.project.spec_files():
+    if only:
+        # A worker: this one spec, nothing else read (the DAG processor checked the rest).
         try:
-            spec = checker.check(path)
+            models, errors = {only: checker.check(only)}, {}
         except SpecError as exc:
-            problems.extend(exc.diagnostics)
-            continue
+            models, errors = {}, {only: exc.diagnostics}
+    else:
+        models, errors = checker.check_all(checker.project.spec_files())
+    for found in errors.values():
+        problems.extend(found)
+    for path, spec in models.items():
         try:
             namespace[spec.dag_id] = build_dag(spec, checker.platform, checker.runtime)
         except Exception as exc:
@@ -165,11 +170,10 @@ def _all_problems(reporter_file: str) -> tuple[list[Diagnostic], int, int]:
     paths = checker.project.spec_files()
     bad = 0
     compile_failures = CompileFailures(checker).load()
+    _models, errors = checker.check_all(paths)
     for path in paths:
-        try:
-            checker.check(path)
-        except SpecError as exc:
-            problems.extend(exc.diagnostics)
+        if path in errors:
+            problems.extend(errors[path])
             bad += 1
             continue
         failure = compile_failures.get(checker.reader.name(path))

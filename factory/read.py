@@ -117,6 +117,14 @@ class Reader:
             raise SpecError(sorted(problems, key=lambda d: (d.path != rel, d.path, d.line, d.column)))
         return merged
 
+    def document(self, path: Path) -> Document | None:
+        """A spec's parsed file (for the position of a problem found later), or None."""
+        rel = self.name(path)
+        try:
+            return parse(rel, decode(rel, read_bytes(str(path), rel)))
+        except SpecError:
+            return None
+
     def read_platform(self) -> Platform:
         """The platform file's model; no file means on-prem defaults and no MWAA settings.
         Read once per Reader."""

@@ -83,8 +83,11 @@ def test_mwaa_parse_gives_ecs_tasks_without_the_docker_provider() -> None:
     result = parse_dags("mwaa", blocked=NO_DOCKER)
     assert result["errors"] == {}
     assert sorted(result["dags"]) == EXAMPLE_IDS
-    for tasks in result["dags"].values():
+    for dag_id, tasks in result["dags"].items():
         assert "cleanup" not in tasks
+        # The verdict after every ECS task: it announces the pipeline's success (its asset).
+        verdict = tasks.pop("verdict")
+        assert verdict[:3] == ["EmptyOperator", sorted(tasks), "all_success"], dag_id
         assert {t[0] for t in tasks.values()} == {"FactoryEcsRunTaskOperator"}
 
 

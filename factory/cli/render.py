@@ -14,6 +14,7 @@ from factory.check import SpecChecker
 from factory.compile import RUNTIMES
 from factory.diagnostics import SpecError
 from factory.load.layout import Project
+from factory.model import Spec
 from factory.read import Reader
 from factory.report.formats import text
 
@@ -30,6 +31,7 @@ _EXTRA_FIELDS = (
     "execution_timeout",
     "trigger_rule",
     "is_teardown",
+    "outlets",
 )
 
 
@@ -50,10 +52,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         # The loader's own checks for this runtime: what renders here loads there.
         checker = SpecChecker.for_runtime(reader, args.runtime)
-        spec = checker.check(args.spec.resolve())
     except SpecError as exc:
         print(text(exc.diagnostics), file=sys.stderr)
         return 1
+    # With the whole project, as the loader reads it: what it runs after must exist.
+    path = args.spec.resolve()
+    models, errors = checker.check_all(list(dict.fromkeys([path, *checker.project.spec_files()])))
+    if path in errors:
+        print(text(errors[path]), file=sys.stderr)
+        return 1
+    spec = models[path]
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     from factory.compile.dag import build_dag
 
@@ -64,8 +72,33 @@ def run(args: argparse.Namespace) -> int:
         return 1
     import yaml
 
-    print(yaml.safe_dump(describe(dag), sort_keys=False, width=110), end="")
+    picture = describe(dag)
+    picture["pipelines"] = pipelines(spec, list(models.values()))
+    if spec.waits_for:
+        picture["schedule"] = _schedule_text(spec)
+    print(yaml.safe_dump(picture, sort_keys=False, width=110), end="")
     return 0
+
+
+def pipelines(spec: Spec, others: list[Spec]) -> dict[str, Any]:
+    """Where the spec sits among the project's pipelines (factory/compile/assets.py)."""
+    announcers: dict[str, list[str]] = {}
+    for other in others:
+        for name in other.updates:
+            announcers.setdefault(name, []).append(other.dag_id)
+    mine = set(spec.updates)
+    return {
+        "runs_after": {("all of" if spec.after else "any of"): list(spec.waits_for)} if spec.waits_for else None,
+        "upstream": sorted({a for name in spec.waits_for for a in announcers.get(name, ())}),
+        "announces": list(spec.updates),
+        "downstream": sorted(o.dag_id for o in others if o.dag_id != spec.dag_id and mine & set(o.waits_for)),
+    }
+
+
+def _schedule_text(spec: Spec) -> str:
+    names = ", ".join(spec.waits_for)
+    when = f"after {'all' if spec.after else 'any'} of [{names}]"
+    return f"{when}, or on {spec.schedule} (UTC), whichever comes first" if spec.schedule else when
 
 
 def describe(dag: Any) -> dict[str, Any]:
@@ -104,4 +137,6 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(getattr(value, "uri", None), str):  # an Asset (3.x) or Dataset (2.x)
+        return value.uri
     return str(value)

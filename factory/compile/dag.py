@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from factory import __version__
-from factory.compile.airflow_compat import DAG
+from factory.compile import assets
+from factory.compile.airflow_compat import DAG, EmptyOperator
 from factory.model import Platform, Spec
+from factory.model.spec import VERDICT_TASK
 
 # DAG arguments whose defaults Airflow 3 reads from its configuration for every DAG
 # built. A parse builds hundreds from one configuration, so read them once. Only
@@ -38,7 +40,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
     dag = DAG(
         dag_id=spec.dag_id,
         description=spec.description,
-        schedule=spec.schedule,
+        schedule=assets.schedule(spec),
         start_date=datetime(start.year, start.month, start.day, tzinfo=UTC),
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
@@ -55,4 +57,12 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
     for task in spec.tasks:
         for upstream in task.depends_on:
             operators[upstream] >> operators[task.name]
+        if task.updates:
+            operators[task.name].outlets = assets.outlets(task.updates)
+    # The run's verdict: it succeeds when every spec task did (upstream_failed when one
+    # failed, which fails the run), and announces this pipeline's success to the specs
+    # that run after it (its outlet: the asset of its DAG id).
+    list(operators.values()) >> EmptyOperator(
+        task_id=VERDICT_TASK, dag=dag, trigger_rule="all_success", outlets=assets.outlets((spec.dag_id,))
+    )
     return dag

@@ -6,8 +6,9 @@ After the spec's tasks every DAG has three of its own:
   finds them by the labels set here); it runs whatever happened to the tasks;
 - `cleanup_done` follows it and always succeeds, so the cleanup is never a leaf and
   its result never decides the run's state;
-- `verdict` succeeds when every spec task did and fails (upstream_failed) when one
-  failed: with `cleanup_done`, the only leaves Airflow takes the run's state from.
+- `verdict` (added for every runtime by factory/compile/dag.py) succeeds when every
+  spec task did and fails (upstream_failed) when one failed: with `cleanup_done`, the
+  only leaves Airflow takes the run's state from.
 
 None is an Airflow teardown. A teardown that has not run yet keeps a run a person
 marks failed running (airflow/api/common/mark_tasks.py, `_set_dag_run_terminal_state`),
@@ -24,7 +25,7 @@ from typing import Any
 from factory.compile import labels
 from factory.compile.airflow_compat import EmptyOperator
 from factory.model import Platform, Spec
-from factory.model.spec import CLEANUP_DONE_TASK, CLEANUP_TASK, VERDICT_TASK
+from factory.model.spec import CLEANUP_DONE_TASK, CLEANUP_TASK
 from factory.operators.cleanup import FactoryCleanupOperator
 from factory.operators.docker import FactoryDockerOperator
 
@@ -72,6 +73,6 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     # a night whose work succeeded, so it is not a leaf: this task, which the scheduler
     # completes without a worker, is.
     cleanup >> EmptyOperator(task_id=CLEANUP_DONE_TASK, dag=dag, trigger_rule="all_done")
-    # And the work's failure must fail the run although the cleanup after it succeeded.
-    work >> EmptyOperator(task_id=VERDICT_TASK, dag=dag, trigger_rule="all_success")
+    # And the work's failure must fail the run although the cleanup after it succeeded:
+    # the verdict after the work, which every runtime has (factory/compile/dag.py).
     return operators

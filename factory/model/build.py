@@ -34,6 +34,8 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         tags=tuple(data.get("tags", ())),
         max_active_runs=data.get("max_active_runs", 1),
         tasks=tasks,
+        after=tuple(data.get("after", ())),
+        after_any=tuple(data.get("after_any", ())),
     )
 
 
@@ -58,6 +60,7 @@ def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any,
         docker_conn_id=onprem.get("docker_conn_id"),
         network_mode=onprem.get("network_mode"),
         shm_size_mib=parse_memory_mib(onprem["shm_size"]) if "shm_size" in onprem else None,
+        updates=tuple(task.get("updates", ())),
         task_definition=mwaa.get("task_definition"),
     )
 

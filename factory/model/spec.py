@@ -35,6 +35,7 @@ class Task:
     network_mode: str | None = None  # onprem block
     shm_size_mib: int | None = None  # onprem block
     task_definition: str | None = None  # mwaa block: an existing task definition
+    updates: tuple[str, ...] = ()  # named data this task writes (factory/compile/assets.py)
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,15 @@ class Spec:
     tags: tuple[str, ...]
     max_active_runs: int
     tasks: tuple[Task, ...]  # in the file's order
+    # Pipelines or named data this one runs after: all of `after`, or any of `after_any`.
+    after: tuple[str, ...] = ()
+    after_any: tuple[str, ...] = ()
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        return self.after or self.after_any
+
+    @property
+    def updates(self) -> tuple[str, ...]:
+        """What a successful run announces: its own DAG id, and what its tasks write."""
+        return (self.dag_id, *(name for task in self.tasks for name in task.updates))

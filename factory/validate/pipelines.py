@@ -1,0 +1,141 @@
+"""Checks across the whole specs folder: what a pipeline runs after must exist.
+
+A spec may run `after` (all of) or `after_any` (any of) names. A name is announced by a
+pipeline's successful run (its DAG id) or by a task that `updates` it. Here, with every
+spec of the project read:
+
+- a name nothing announces is an error at its line, with a did-you-mean: that
+  pipeline would never run;
+- a name announced only by specs that cannot be loaded is an error too, naming them;
+- pipelines that wait for each other in a cycle are errors, each naming the chain;
+- data named like another pipeline's DAG id is an error (one name, one meaning).
+
+Removing a broken spec can break the specs after it, so this runs to a fixed point.
+The loader, the reporter and lint all call `cross_check` with what they read, so they
+can never disagree (tests/contract holds them to it). It needs the models only; the
+file of a spec is re-read for positions only when it has such an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+
+from factory.diagnostics import Diagnostic
+from factory.load.yaml import Document
+from factory.model.spec import Spec
+
+Locate = Callable[[Path], Document | None]  # a spec's parsed file, for positions
+
+
+def cross_check(models: dict[Path, Spec], broken: dict[Path, str], locate: Locate) -> dict[Path, list[Diagnostic]]:
+    """Problems per spec among `models` (the specs that passed their own checks).
+    `broken`: every other spec file, with its DAG id."""
+    good = dict(models)
+    found: dict[Path, list[Diagnostic]] = {}
+    known = {spec.dag_id for spec in models.values()} | set(broken.values())
+    known |= {name for spec in models.values() for name in spec.updates}
+    while True:
+        new = _round(good, {**broken, **{p: models[p].dag_id for p in found}}, known, locate)
+        if not new:
+            return found
+        for path, problems in new.items():
+            found[path] = problems
+            good.pop(path)
+
+
+def _round(
+    good: dict[Path, Spec], unloadable: dict[Path, str], known: set[str], locate: Locate
+) -> dict[Path, list[Diagnostic]]:
+    announcers: dict[str, list[Spec]] = {}
+    for spec in good.values():
+        for name in dict.fromkeys(spec.updates):
+            announcers.setdefault(name, []).append(spec)
+    pipelines = {spec.dag_id: path for path, spec in good.items()}
+    found: dict[Path, list[Diagnostic]] = {}
+
+    def report(path: Path, where: tuple[object, ...], message: str, hint: str, rule: str) -> None:
+        spec = good[path]
+        doc = locate(path)
+        if doc is not None:
+            diagnostic = doc.error(where, message, rule=rule, hint=hint)
+        else:
+            diagnostic = Diagnostic(spec.path, 0, 0, message, rule, hint)
+        found.setdefault(path, []).append(diagnostic)
+
+    for path, spec in good.items():
+        key = "after" if spec.after else "after_any"
+        for i, name in enumerate(spec.waits_for):
+            if name in announcers:
+                continue
+            from_broken = sorted(p for p, dag_id in unloadable.items() if dag_id == name)
+            if from_broken:
+                files = ", ".join(str(p.name) for p in from_broken)
+                report(
+                    path,
+                    (key, i),
+                    f"'{name}' comes only from a spec that has errors ({files}): this pipeline would never run",
+                    "fix that spec first; its errors are listed with it",
+                    "after",
+                )
+                continue
+            close = difflib.get_close_matches(name, sorted(known - {spec.dag_id}), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "name a pipeline by its DAG id, or data a task updates"
+            report(
+                path,
+                (key, i),
+                f"'{name}' is not a pipeline or data of this project: this one would never run",
+                hint,
+                "after",
+            )
+        for task in spec.tasks:
+            for j, name in enumerate(task.updates):
+                other = pipelines.get(name)
+                if other is not None and other != path:
+                    report(
+                        path,
+                        ("tasks", task.name, "updates", j),
+                        f"'{name}' is the DAG id of another pipeline ({good[other].path}): data needs its own name",
+                        f"e.g. '{name}_data'",
+                        "updates",
+                    )
+    for path, chain in _cycles(good, announcers).items():
+        if path in found:
+            continue
+        spec = good[path]
+        key = "after" if spec.after else "after_any"
+        shown = " -> ".join(chain)
+        report(
+            path,
+            (key,),
+            f"pipelines wait for each other in a cycle: {shown}, so none of them would ever run",
+            "one of them must run on its own schedule, not after the others",
+            "after",
+        )
+    return found
+
+
+def _cycles(good: dict[Path, Spec], announcers: dict[str, list[Spec]]) -> dict[Path, list[str]]:
+    """Each spec on a cycle of waits, with the chain from it back to itself."""
+    by_id = {spec.dag_id: path for path, spec in good.items()}
+    edges = {
+        spec.dag_id: sorted({a.dag_id for name in spec.waits_for for a in announcers.get(name, ())})
+        for spec in good.values()
+    }
+    on_cycle: dict[Path, list[str]] = {}
+    for start in sorted(edges):
+        # Depth-first from `start`, looking for a way back to it.
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            node, chain = stack.pop()
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    on_cycle.setdefault(by_id[start], [*chain, start])
+                    stack.clear()
+                    break
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*chain, nxt]))
+    return on_cycle
