@@ -42,6 +42,23 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
         problem = cron_problem(schedule)
         if problem:
             problems.append(origin["schedule"].error(("schedule",), f"invalid cron schedule: {problem}", rule="cron"))
+    own = spec.data if isinstance(spec.data, dict) else {}
+    if "after" in own and "after_any" in own:
+        problems.append(
+            spec.error(
+                ("after_any",),
+                "after and after_any are both set: a pipeline runs after all of some names, or any of them",
+                key=True,
+                rule="after",
+                hint="keep one: after for all of them, after_any for the first of them",
+            )
+        )
+    if merged.get("schedule") == "@once" and ("after" in merged or "after_any" in merged):
+        problems.append(
+            origin["schedule"].error(
+                ("schedule",), "@once cannot be combined with after: the clock would never come again", rule="after"
+            )
+        )
     for key in ("timeout", "retry_delay"):
         problem = _duration_problem(key, merged.get(key))
         if problem:

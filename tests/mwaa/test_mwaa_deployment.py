@@ -222,7 +222,11 @@ def test_every_example_dag_runs_on_ecs_through_the_scheduler_and_a_celery_worker
     for dag_id in dag_ids:
         if dag_id == "examples.quality_gate":
             assert finished[dag_id]["state"] == "failed", states[dag_id]
-            assert states[dag_id] == {"check_volume": "failed", "publish": "upstream_failed"}
+            assert states[dag_id] == {
+                "check_volume": "failed",
+                "publish": "upstream_failed",
+                "verdict": "upstream_failed",
+            }
         else:
             assert finished[dag_id]["state"] == "success", (dag_id, states[dag_id])
             assert set(states[dag_id].values()) == {"success"}, (dag_id, states[dag_id])
