@@ -76,10 +76,12 @@ class Bed:
                 pytest.fail(f"{what}: not seen within {timeout:.0f}s")
             time.sleep(1)
 
-    def run_to_end(self, dag_id: str, logical_date: str | None, timeout: float = 240) -> dict[str, Any]:
+    def run_to_end(
+        self, dag_id: str, logical_date: str | None, timeout: float = 240, conf: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Trigger a run through the REST API and wait for its final state."""
         self.api.unpause(dag_id)
-        run_id = self.api.trigger(dag_id, logical_date)
+        run_id = self.api.trigger(dag_id, logical_date, conf)
         return self.api.wait_for_run(dag_id, run_id, timeout)
 
     def factory_errors(self) -> list[dict[str, Any]]:
