@@ -117,25 +117,78 @@ def _round(
 
 
 def _cycles(good: dict[Path, Spec], announcers: dict[str, list[Spec]]) -> dict[Path, list[str]]:
-    """Each spec on a cycle of waits, with the chain from it back to itself."""
+    """Each spec on a cycle of waits, with the chain from it back to itself. Linear in
+    the specs and their waits (strongly connected components): it runs at every parse."""
     by_id = {spec.dag_id: path for path, spec in good.items()}
     edges = {
         spec.dag_id: sorted({a.dag_id for name in spec.waits_for for a in announcers.get(name, ())})
         for spec in good.values()
     }
     on_cycle: dict[Path, list[str]] = {}
-    for start in sorted(edges):
-        # Depth-first from `start`, looking for a way back to it.
-        stack = [(start, [start])]
-        seen: set[str] = set()
-        while stack:
-            node, chain = stack.pop()
-            for nxt in edges.get(node, ()):
-                if nxt == start:
-                    on_cycle.setdefault(by_id[start], [*chain, start])
-                    stack.clear()
-                    break
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append((nxt, [*chain, nxt]))
+    for component in _components(edges):
+        members = set(component)
+        if len(component) == 1 and component[0] not in edges[component[0]]:
+            continue  # a pipeline alone, not waiting for itself
+        for start in sorted(component):
+            on_cycle[by_id[start]] = _way_back(start, edges, members)
     return on_cycle
+
+
+def _components(edges: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, without recursion (chains can be long)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(edges[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(edges.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                found.append(component)
+    return found
+
+
+def _way_back(start: str, edges: dict[str, list[str]], members: set[str]) -> list[str]:
+    """The shortest chain start -> ... -> start inside its component (breadth first)."""
+    previous: dict[str, str] = {}
+    queue = [start]
+    for node in queue:
+        for nxt in edges[node]:
+            if nxt not in members:
+                continue
+            if nxt == start:
+                chain = [node]
+                while chain[-1] != start:
+                    chain.append(previous[chain[-1]])
+                return [*reversed(chain), start]
+            if nxt not in previous:
+                previous[nxt] = node
+                queue.append(nxt)
+    return [start, start]
