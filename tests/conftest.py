@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,18 @@ def deployment_slot() -> Iterator[DeploymentSlot]:
     slot = DeploymentSlot()
     yield slot
     slot.release()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Any:
+    """This machine's Docker engine, holding the example image (tests/deployment, tests/mwaa)."""
+    import docker
+    from needs import EXAMPLE_IMAGE, need
+
+    try:
+        client = docker.APIClient(base_url="unix://var/run/docker.sock", version="auto", timeout=60)
+        client.ping()
+        client.inspect_image(EXAMPLE_IMAGE)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to test on
+        need(f"no Docker engine with {EXAMPLE_IMAGE} ({exc}); run scripts/services docker-engine example-image")
+    return client

@@ -15,6 +15,7 @@ Airflow 3, a `Dataset` on 2.10 and 2.11 (MWAA), from the same spec.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from factory.model import Spec
@@ -69,6 +70,7 @@ def schedule(spec: Spec) -> Any:
     return OrTime(timetable=clock, **{_assets_argument(OrTime): condition})
 
 
+@functools.cache  # one answer per Airflow, asked per spec at every parse
 def _assets_argument(cls: type) -> str:
     # Airflow 3 names it `assets`, 2.x `datasets`.
     import inspect

@@ -14,7 +14,6 @@ REST API, its task logs, the Docker engine and the PostgreSQL database.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import docker
 import pytest
+from needs import need as _need
 
 from factory.load.layout import Project
 from factory.local.api import AirflowApi
@@ -34,7 +34,6 @@ from factory.local.processes import ServiceError, free_port
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PARSE_INTERVAL = 5  # seconds between two parses of each DAG file (Airflow's default: 30)
-EXAMPLE_IMAGE = "factory-examples/busybox:1.35"
 # examples.quality_gate's run, as designed: the gate fails, the publish never runs, the
 # cleanup still does, and the verdict fails the run.
 QUALITY_GATE_FAILED = {
@@ -44,13 +43,6 @@ QUALITY_GATE_FAILED = {
     "cleanup_done": "success",
     "verdict": "upstream_failed",
 }
-
-
-def _need(reason: str) -> None:
-    """Skip loudly on a developer's machine; fail under CI, where everything must be there."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} -- CI is set, so the test bed must run, not skip")
-    pytest.skip(f"TEST BED NOT RUN: {reason}")
 
 
 @dataclass
@@ -134,17 +126,6 @@ class Beds:
     @staticmethod
     def _name(executor: str) -> str:
         return f"tests/deployment ({executor})"
-
-
-@pytest.fixture(scope="session")
-def docker_engine() -> docker.APIClient:
-    try:
-        client = docker.APIClient(base_url="unix://var/run/docker.sock", version="auto", timeout=60)
-        client.ping()
-        client.inspect_image(EXAMPLE_IMAGE)
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to test on
-        _need(f"no Docker engine with {EXAMPLE_IMAGE} ({exc}); run scripts/services docker-engine example-image")
-    return client
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ Programs that print what the spec gave them.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -38,6 +37,8 @@ import mwaa_venvs
 import pytest
 import scenarios
 from aws_harness import REPO, AwsWorld, EcsSimulator, Program, airflow_environment, container_program
+from needs import EXAMPLE_IMAGE
+from needs import need as _need
 
 from factory.deploy.bundle import build_bundle
 from factory.load.layout import REPORTER_FILE, Project
@@ -48,7 +49,6 @@ from factory.local.processes import ServiceError, free_port
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 VERSIONS = ("3.0.6", "3.3.1")
-EXAMPLE_IMAGE = "factory-examples/busybox:1.35"
 PARSE_INTERVAL = 5
 BROKEN = "examples/broken_key.yaml"
 GARBAGE = "examples/garbage.yaml"
@@ -57,13 +57,6 @@ GARBAGE = "examples/garbage.yaml"
 LOGICAL_DATE = {"3.0.6": "2024-06-03", "3.3.1": "2024-07-01"}
 MARKETING_TOKEN = "/prod/marketing/ads-api-token"
 ARTIFACTS = REPO / "tests" / "deployment" / "artifacts"
-
-
-def _need(reason: str) -> None:
-    """Skip loudly on a developer's machine; fail under CI, where everything must be there."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} -- CI is set, so the MWAA test bed must run, not skip")
-    pytest.skip(f"MWAA TEST BED NOT RUN: {reason}")
 
 
 def example_dag_ids() -> set[str]:
@@ -91,17 +84,6 @@ class MwaaBed:
     def reporter_errors(self) -> list[str]:
         errors = [e for e in self.api.import_errors() if e["filename"].endswith(REPORTER_FILE)]
         return errors[0]["stack_trace"].splitlines() if errors else []
-
-
-@pytest.fixture(scope="module")
-def docker_engine() -> docker.APIClient:
-    try:
-        client = docker.APIClient(base_url="unix://var/run/docker.sock", version="auto", timeout=60)
-        client.ping()
-        client.inspect_image(EXAMPLE_IMAGE)
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to test on
-        _need(f"no Docker engine with {EXAMPLE_IMAGE} ({exc}); run scripts/services docker-engine example-image")
-    return client
 
 
 @pytest.fixture(scope="module")
