@@ -1,6 +1,7 @@
 """What must hold before a spec compiles on a runtime, in one place: the DAG loader, the
 reporter of broken specs and `factory render` all check through `SpecChecker`, so
-they cannot disagree about which specs are broken. No Airflow import here."""
+they cannot disagree about which specs are broken. No Airflow import here (a spec's wait
+only asks whether the amazon provider is installed)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 from factory.cache import SpecCache, default_dir
 from factory.compile import UnknownRuntimeError, detect_runtime
+from factory.compile.waits import missing_packages as waits_missing_packages
 from factory.diagnostics import Diagnostic, SpecError
 from factory.lint import runtime_limits
 from factory.load.layout import Project, cache_inputs
 from factory.model import Platform, Spec
 from factory.read import Reader
-from factory.validate.pipelines import cross_check
+from factory.validate.pipelines import announced_by_broken, cross_check
 
 
 def project_for(dags_folder: Path) -> Project:
@@ -62,6 +64,16 @@ class SpecChecker:
     def check(self, path: Path) -> Spec:
         """The spec's model, or SpecError with every problem that would stop it compiling here."""
         spec = self.reader.read_spec(path)
+        waits = [("wait_for",)] if spec.wait_for else []
+        waits += [("tasks", task.name, "wait_for") for task in spec.tasks if task.wait_for]
+        if waits and waits_missing_packages():
+            missing = " and ".join(waits_missing_packages())
+            document = self.reader.document(path)
+            message = f"wait_for needs {missing}, which this Airflow ({self.runtime}) does not have"
+            hint = "the platform team installs it beside Airflow; until then, remove the wait"
+            if document is None:  # the file changed since it was read
+                raise SpecError([Diagnostic(spec.path, 0, 0, message, "wait_for", hint=hint)])
+            raise SpecError([document.error(where, message, key=True, rule="wait_for", hint=hint) for where in waits])
         if self.runtime == "mwaa":
             errors = [d for d in runtime_limits(spec, self.platform) if d.severity == "error"]
             if errors:
@@ -78,7 +90,7 @@ class SpecChecker:
                 models[path] = self.check(path)
             except SpecError as exc:
                 errors[path] = exc.diagnostics
-        broken = {path: self.project.dag_id(path) for path in errors}
+        broken = {path: announced_by_broken(path, self.project.dag_id(path), self.reader.document) for path in errors}
         for path, problems in cross_check(models, broken, self.reader.document).items():
             errors[path] = problems
             del models[path]

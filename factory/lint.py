@@ -11,7 +11,7 @@ from factory.diagnostics import Diagnostic, SpecError
 from factory.load.layout import Project, cache_inputs
 from factory.model import Platform, Spec
 from factory.read import Reader
-from factory.validate.pipelines import cross_check
+from factory.validate.pipelines import announced_by_broken, cross_check
 
 
 @dataclass
@@ -65,7 +65,9 @@ def _lint_project(project: Project, files: list[Path], result: LintResult) -> No
         found[path] = limits
         if not any(d.severity == "error" for d in limits):
             models[path] = spec
-    broken = {path: project.dag_id(path) for path in found if path not in models}
+    broken = {
+        path: announced_by_broken(path, project.dag_id(path), reader.document) for path in found if path not in models
+    }
     for path, problems in cross_check(models, broken, reader.document).items():
         found[path].extend(problems)
     cache.save()

@@ -84,3 +84,12 @@ def docker_engine() -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure means: no engine to test on
         need(f"no Docker engine with {EXAMPLE_IMAGE} ({exc}); run scripts/services docker-engine example-image")
     return client
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS) for the session: tests/seaweedfs.py."""
+    from seaweedfs import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server

@@ -32,6 +32,12 @@ _EXTRA_FIELDS = (
     "trigger_rule",
     "is_teardown",
     "outlets",
+    # A wait's sensor (factory/operators/s3wait.py).
+    "wildcard_match",
+    "wait_timeout",
+    "poke_interval",
+    "on_timeout",
+    "deferrable",
 )
 
 

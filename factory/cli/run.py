@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +27,7 @@ from typing import Any, TextIO
 from factory.compile import labels
 from factory.diagnostics import SpecError
 from factory.load.layout import Project
+from factory.model import Spec
 from factory.read import Reader
 from factory.report.formats import text
 
@@ -62,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="JSON or YAML file of Airflow Variables, e.g. the spec's secrets by name without the leading '/'",
     )
     parser.add_argument("--connections", type=Path, metavar="FILE", help="JSON or YAML file of Airflow Connections")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="start the tasks at once, without the spec's wait_for (its S3 objects need not exist); "
+        "by default the run waits, through the aws_default connection (see --connections)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show Airflow's own log instead of a file")
     parser.set_defaults(handler=run)
 
@@ -101,18 +110,29 @@ def run(args: argparse.Namespace) -> int:
     if not _ensure_metadata_db(home, out):
         return 2
     _note_missing_images(docker_url, [task.image for task in spec.tasks], out)
+    if args.no_wait:
+        spec = without_waits(spec)
 
     log_file = home / "logs" / "factory-run" / spec.dag_id / f"{time.strftime('%Y%m%dT%H%M%S')}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     out.line(f"== factory run {spec.dag_id}: {len(spec.tasks)} task(s) on {docker_url}")
     if not args.verbose:
         out.line(f"   (Airflow's log: {_shown(log_file)})")
+    for wait in (spec.wait_for, *(task.wait_for for task in spec.tasks)):
+        if wait:
+            out.line(f"   waits up to {wait.timeout} for {wait.url} (--no-wait starts the tasks at once)")
     with _airflow_output_to(None if args.verbose else log_file):
         result = _run_dag(spec, platform, docker_url, out, args.variables, args.connections)
     return _summarise(result, out, None if args.verbose else log_file)
 
 
 # -- set-up ------------------------------------------------------------------------------
+
+
+def without_waits(spec: Spec) -> Spec:
+    """The spec with no wait_for: its tasks start at once."""
+    tasks = tuple(dataclasses.replace(task, wait_for=None) for task in spec.tasks)
+    return dataclasses.replace(spec, wait_for=None, tasks=tasks)
 
 
 def _engine_problem(docker_url: str) -> str | None:
@@ -215,6 +235,13 @@ def _run_dag(
     for task in dag.tasks:
         # A local try should show the first failure now, not after retry delays.
         task.retries = 0
+        # dag.test() runs a deferred trigger inline and ignores its timeout
+        # (airflow/sdk/definitions/dag.py): a wait that never comes would hang. Here the
+        # sensor checks from the task itself, where its timeout holds.
+        if type(task).__name__ == "FactoryS3WaitSensor":
+            task.deferrable = False
+            task.on_execute_callback = [_report_wait(out)]
+            task.on_skipped_callback = [_report_skip(out)]
         task.on_success_callback = [_report_success(out, streamer)]
         task.on_failure_callback = [_report_failure(out, streamer, errors)]
     streamer.start()
@@ -250,6 +277,23 @@ def _report_success(out: Terminal, streamer: ContainerOutput) -> Callable[[dict[
         task_id = context["ti"].task_id
         streamer.drain(task_id)
         out.line(f"{out.green('ok')}   {task_id}")
+
+    return callback
+
+
+def _report_wait(out: Terminal) -> Callable[[dict[str, Any]], None]:
+    def callback(context: dict[str, Any]) -> None:
+        task = context["task"]  # rendered: the key of this run
+        every = timedelta(seconds=task.poke_interval)
+        out.line(f"wait {task.task_id}: looking for {task.bucket_key} every {every}, for up to {task.wait_timeout}")
+
+    return callback
+
+
+def _report_skip(out: Terminal) -> Callable[[dict[str, Any]], None]:
+    def callback(context: dict[str, Any]) -> None:
+        why = getattr(context["task"], "skipped_because", None) or "skipped"
+        out.line(f"{out.dim('skip')} {context['ti'].task_id}: {why}")
 
     return callback
 
@@ -303,10 +347,16 @@ def _summarise(result: RunResult, out: Terminal, log_file: Path | None) -> int:
     out.line(f"{'task'.ljust(width)}  {'state':<15} duration")
     for task_id, state, seconds in result.tasks:
         shown = out.green(f"{state:<15}") if state == "success" else out.red(f"{state:<15}")
+        if state == "skipped":
+            shown = out.dim(f"{state:<15}")
         duration = f"{seconds:7.1f}s" if seconds is not None else "       -"
         out.line(f"{task_id.ljust(width)}  {shown} {duration}")
-    failed = [task_id for task_id, state, _ in result.tasks if state != "success"]
+    # Skipped is what a spec asked for (a wait with on_timeout: skip): the run succeeds.
+    failed = [task_id for task_id, state, _ in result.tasks if state not in ("success", "skipped")]
+    skipped = [task_id for task_id, state, _ in result.tasks if state == "skipped"]
     verdict = out.green("succeeded") if not failed else out.red(f"failed ({len(failed)} task(s) did not succeed)")
+    if skipped and not failed:
+        verdict += f", {len(skipped)} task(s) skipped ({', '.join(skipped)})"
     out.line(f"\n{result.dag_id} run {result.run_id}: {verdict}; Airflow's run state: {result.run_state}")
     if log_file is not None and failed:
         out.line(f"Airflow's log of this run: {_shown(log_file)}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from factory import __version__
-from factory.compile import assets
+from factory.compile import assets, waits
 from factory.compile.airflow_compat import DAG, EmptyOperator
 from factory.model import Platform, Spec
 from factory.model.spec import VERDICT_TASK
@@ -50,10 +50,12 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         **_dag_config_defaults(),
     )
     if runtime == "mwaa":
-        from factory.compile.mwaa import add_tasks
+        from factory.compile.mwaa import add_tasks, aws_conn_id
     else:
-        from factory.compile.onprem import add_tasks
+        from factory.compile.onprem import add_tasks, aws_conn_id
+    sensors = waits.add_sensors(dag, spec, aws_conn_id(platform))
     operators = add_tasks(dag, spec, platform)
+    waits.link(spec, sensors, operators)
     for task in spec.tasks:
         for upstream in task.depends_on:
             operators[upstream] >> operators[task.name]

@@ -34,6 +34,11 @@ def family_name(dag_id: str, task_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"factory-{dag_id}-{task_name}")[:255]
 
 
+def aws_conn_id(platform: Platform) -> str:
+    """The connection the DAG's AWS calls other than ECS's use (a wait's S3 sensor)."""
+    return platform.mwaa.aws_conn_id if platform.mwaa else MwaaPlatform().aws_conn_id
+
+
 def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     mwaa = platform.mwaa
     if mwaa is None:

@@ -30,6 +30,11 @@ from factory.operators.cleanup import FactoryCleanupOperator
 from factory.operators.docker import FactoryDockerOperator
 
 
+def aws_conn_id(platform: Platform) -> str:
+    """The connection the DAG's AWS calls use: ECR logins and a wait's S3 sensor."""
+    return platform.onprem.aws_conn_id
+
+
 def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     onprem = platform.onprem
     operators: dict[str, Any] = {}

@@ -7,7 +7,15 @@ from typing import Any
 
 from factory.model.command import split_command
 from factory.model.platform import MwaaPlatform, OnpremPlatform, Platform
-from factory.model.spec import DEFAULT_CPU, DEFAULT_MEMORY_MIB, DEFAULT_RETRY_DELAY, Spec, Task
+from factory.model.spec import (
+    DEFAULT_CHECK_EVERY,
+    DEFAULT_CPU,
+    DEFAULT_MEMORY_MIB,
+    DEFAULT_RETRY_DELAY,
+    Spec,
+    Task,
+    Wait,
+)
 from factory.model.units import parse_duration, parse_memory_mib
 
 
@@ -36,6 +44,18 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         tasks=tasks,
         after=tuple(data.get("after", ())),
         after_any=tuple(data.get("after_any", ())),
+        wait_for=_build_wait(data.get("wait_for")),
+    )
+
+
+def _build_wait(data: dict[str, Any] | None) -> Wait | None:
+    if data is None:
+        return None
+    return Wait(
+        url=data["s3"],
+        timeout=parse_duration(data["timeout"]),
+        check_every=parse_duration(data["check_every"]) if "check_every" in data else DEFAULT_CHECK_EVERY,
+        on_timeout=data.get("on_timeout", "fail"),
     )
 
 
@@ -61,6 +81,7 @@ def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any,
         network_mode=onprem.get("network_mode"),
         shm_size_mib=parse_memory_mib(onprem["shm_size"]) if "shm_size" in onprem else None,
         updates=tuple(task.get("updates", ())),
+        wait_for=_build_wait(task.get("wait_for")),
         task_definition=mwaa.get("task_definition"),
     )
 

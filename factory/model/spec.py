@@ -13,7 +13,29 @@ DEFAULT_RETRY_DELAY = timedelta(minutes=5)
 CLEANUP_TASK = "cleanup"
 CLEANUP_DONE_TASK = "cleanup_done"
 VERDICT_TASK = "verdict"
+# The sensor of a pipeline's `wait_for` (a task's is `wait_for_<task>`).
+WAIT_TASK = "wait_for"
+DEFAULT_CHECK_EVERY = timedelta(minutes=1)
 RESERVED_TASK_NAMES = (CLEANUP_TASK, CLEANUP_DONE_TASK, VERDICT_TASK)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait until an S3 object exists (a key, or any object under a prefix)."""
+
+    url: str  # s3://bucket/key or s3://bucket/prefix/; the key may be a template
+    timeout: timedelta
+    check_every: timedelta
+    on_timeout: str  # "fail" or "skip"
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.url.endswith("/")
+
+
+def wait_task_id(task: str | None) -> str:
+    """The id of the sensor a wait compiles to: the pipeline's, or one task's."""
+    return WAIT_TASK if task is None else f"{WAIT_TASK}_{task}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,7 @@ class Task:
     shm_size_mib: int | None = None  # onprem block
     task_definition: str | None = None  # mwaa block: an existing task definition
     updates: tuple[str, ...] = ()  # named data this task writes (factory/compile/assets.py)
+    wait_for: Wait | None = None  # an S3 object to wait for first (factory/compile/waits.py)
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,7 @@ class Spec:
     # Pipelines or named data this one runs after: all of `after`, or any of `after_any`.
     after: tuple[str, ...] = ()
     after_any: tuple[str, ...] = ()
+    wait_for: Wait | None = None  # an S3 object every task waits for
 
     @property
     def waits_for(self) -> tuple[str, ...]:

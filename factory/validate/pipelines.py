@@ -29,15 +29,29 @@ from factory.model.spec import Spec
 Locate = Callable[[Path], Document | None]  # a spec's parsed file, for positions
 
 
-def cross_check(models: dict[Path, Spec], broken: dict[Path, str], locate: Locate) -> dict[Path, list[Diagnostic]]:
+def announced_by_broken(path: Path, dag_id: str, locate: Locate) -> tuple[str, ...]:
+    """What a spec with errors would announce: its DAG id, and the `updates` its file
+    names where they are readable (so a spec waiting on its data hears why it is not)."""
+    doc = locate(path)
+    tasks = doc.data.get("tasks") if doc is not None and isinstance(doc.data, dict) else None
+    names = [dag_id]
+    for task in tasks.values() if isinstance(tasks, dict) else ():
+        updates = task.get("updates") if isinstance(task, dict) else None
+        names += [n for n in updates if isinstance(n, str)] if isinstance(updates, list) else []
+    return tuple(dict.fromkeys(names))
+
+
+def cross_check(
+    models: dict[Path, Spec], broken: dict[Path, tuple[str, ...]], locate: Locate
+) -> dict[Path, list[Diagnostic]]:
     """Problems per spec among `models` (the specs that passed their own checks).
-    `broken`: every other spec file, with its DAG id."""
+    `broken`: every other spec file, with what it would announce (announced_by_broken)."""
     good = dict(models)
     found: dict[Path, list[Diagnostic]] = {}
-    known = {spec.dag_id for spec in models.values()} | set(broken.values())
+    known = {spec.dag_id for spec in models.values()} | {name for names in broken.values() for name in names}
     known |= {name for spec in models.values() for name in spec.updates}
     while True:
-        new = _round(good, {**broken, **{p: models[p].dag_id for p in found}}, known, locate)
+        new = _round(good, {**broken, **{p: models[p].updates for p in found}}, known, locate)
         if not new:
             return found
         for path, problems in new.items():
@@ -46,7 +60,7 @@ def cross_check(models: dict[Path, Spec], broken: dict[Path, str], locate: Locat
 
 
 def _round(
-    good: dict[Path, Spec], unloadable: dict[Path, str], known: set[str], locate: Locate
+    good: dict[Path, Spec], unloadable: dict[Path, tuple[str, ...]], known: set[str], locate: Locate
 ) -> dict[Path, list[Diagnostic]]:
     announcers: dict[str, list[Spec]] = {}
     for spec in good.values():
@@ -69,7 +83,7 @@ def _round(
         for i, name in enumerate(spec.waits_for):
             if name in announcers:
                 continue
-            from_broken = sorted(p for p, dag_id in unloadable.items() if dag_id == name)
+            from_broken = sorted(p for p, names in unloadable.items() if name in names)
             if from_broken:
                 files = ", ".join(str(p.name) for p in from_broken)
                 report(

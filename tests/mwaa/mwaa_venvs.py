@@ -105,7 +105,8 @@ def _requirements(version: str) -> list[str]:
     # MWAA's metadata DB is PostgreSQL, and so is the test bed's (test_mwaa_deployment.py):
     # its drivers at MWAA's pins. Airflow 3's api-server also opens an asyncpg engine.
     drivers = ["psycopg2-binary"] + (["asyncpg"] if int(version.split(".")[0]) >= 3 else [])
-    return [f"apache-airflow[celery,statsd]=={version}", "apache-airflow-providers-amazon", *drivers]
+    # aiobotocore: the triggerer's S3 client for a spec's wait_for (MWAA pins it too).
+    return [f"apache-airflow[celery,statsd]=={version}", "apache-airflow-providers-amazon", "aiobotocore", *drivers]
 
 
 def _stamp(version: str, base_python: str) -> dict[str, object]:

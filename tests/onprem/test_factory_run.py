@@ -11,7 +11,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -41,8 +45,12 @@ def factory_run(
 @pytest.mark.docker
 @pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_factory_run_on_each_example(spec: Path, airflow_home: Path, docker_client: object) -> None:
-    done = factory_run(str(spec.relative_to(REPO)), home=airflow_home)
+    # An example that waits for a partner's S3 object runs with --no-wait here; the
+    # waits themselves are the tests below, against a real S3 server.
+    waits = "wait_for:" in spec.read_text()
+    done = factory_run(str(spec.relative_to(REPO)), *(["--no-wait"] if waits else []), home=airflow_home)
     out = done.stdout
+    assert "wait_for" not in out, out
 
     # Every task of the spec and the factory's own appear in the summary, in the spec's order.
     tasks = re.findall(r"^(\w+)\s+(success|failed|upstream_failed)\s+[\d.]+s$", out, re.M)
@@ -243,3 +251,97 @@ def _project(root: Path, docker_url: str = "unix://var/run/docker.sock") -> Path
     (root / "schemas").symlink_to(REPO / "schemas")
     (root / "specs" / "_platform.yaml").write_text(f"onprem:\n  docker_url: {docker_url}\n")
     return root
+
+
+# -- waiting for an S3 object (SeaweedFS: a real S3 server) -----------------------------
+
+
+def _waiting_spec(project: Path, bucket: str, timeout: str, on_timeout: str) -> Path:
+    spec = project / "specs" / "drop.yaml"
+    spec.write_text(
+        "description: Load the partner's drop of the day\n"
+        "owner: team\n"
+        "start_date: 2024-01-01\n"
+        f"wait_for: {{s3: 's3://{bucket}/{{{{ ds }}}}/_SUCCESS', timeout: {timeout}, check_every: 5s, "
+        f"on_timeout: {on_timeout}}}\n"
+        "tasks:\n"
+        "  load:\n"
+        f"    image: {EXAMPLE_IMAGE}\n"
+        "    command: [sh, -ec, 'echo \"loading the drop of {{ ds }}\"']\n"
+    )
+    return spec
+
+
+def _s3_connections(tmp_path: Path, s3_server: Any) -> Path:
+    connections = tmp_path / "connections.json"
+    connections.write_text(json.dumps({"aws_default": s3_server.connection()}))
+    return connections
+
+
+@pytest.mark.docker
+def test_factory_run_waits_for_the_object_a_partner_drops_half_way(
+    tmp_path: Path, airflow_home: Path, docker_client: object, s3_server: Any
+) -> None:
+    s3, bucket = s3_server.client(), f"drop-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    spec = _waiting_spec(_project(tmp_path), bucket, timeout="3m", on_timeout="fail")
+    command = [sys.executable, "-m", "factory", "run", str(spec), "--airflow-home", str(airflow_home)]
+    command += ["--connections", str(_s3_connections(tmp_path, s3_server))]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "NO_COLOR": "1"}
+    )
+    try:
+        assert process.stdout is not None
+        header = ""
+        while "waits up to" not in header and process.poll() is None:
+            header += process.stdout.readline()
+        assert "waits up to 0:03:00 for s3://" in header, header
+        # The wait has started looking (its first look is at once): only a while later
+        # does the partner drop the object.
+        while "wait wait_for: looking for s3://" not in header:
+            assert process.poll() is None, header
+            header += process.stdout.readline()
+        time.sleep(7)
+        dropped = time.monotonic()
+        for day in _today_and_yesterday():  # a manual run's {{ ds }} is its logical date: now
+            s3.put_object(Bucket=bucket, Key=f"{day}/_SUCCESS", Body=b"")
+        out = header + process.communicate(timeout=180)[0]
+    finally:
+        process.kill()
+    assert process.returncode == 0, out
+    assert time.monotonic() - dropped < 60  # found at a check 5 s apart, not at the timeout
+    waited = float(re.search(r"^wait_for\s+success\s+([\d.]+)s$", out, re.M).group(1))
+    assert waited >= 7, out
+    tasks = dict(re.findall(r"^(\w+)\s+(success|failed|skipped|upstream_failed)\s+[\d.]+s$", out, re.M))
+    assert tasks == dict.fromkeys(["wait_for", "load", "cleanup", "cleanup_done", "verdict"], "success"), out
+    (day,) = re.findall(r"^load +\| loading the drop of (\S+)$", out, re.M)
+    assert day in _today_and_yesterday()
+
+
+@pytest.mark.docker
+def test_factory_run_ends_a_wait_that_times_out_as_the_spec_says(
+    tmp_path: Path, airflow_home: Path, docker_client: object, s3_server: Any
+) -> None:
+    s3, bucket = s3_server.client(), f"drop-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    connections = str(_s3_connections(tmp_path, s3_server))
+    project = _project(tmp_path / "project")
+    # Skip: the run succeeds, with nothing run and nothing announced.
+    spec = _waiting_spec(project, bucket, timeout="12s", on_timeout="skip")
+    done = factory_run(str(spec), "--connections", connections, home=airflow_home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded, 3 task(s) skipped (wait_for, load, verdict)" in done.stdout
+    assert re.search(
+        rf"^skip wait_for: s3://{bucket}/\S+/_SUCCESS did not appear within 0:00:12: skipped", done.stdout, re.M
+    )
+    # Fail: the run fails, saying what did not appear.
+    spec = _waiting_spec(project, bucket, timeout="12s", on_timeout="fail")
+    done = factory_run(str(spec), "--connections", connections, home=airflow_home)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert re.search(rf"FAIL wait_for: s3://{bucket}/\S+/_SUCCESS did not appear within 0:00:12: failed", done.stdout)
+    assert re.search(r"^load\s+upstream_failed", done.stdout, re.M)
+
+
+def _today_and_yesterday() -> list[str]:
+    today = datetime.now(UTC).date()
+    return [today.isoformat(), (today - timedelta(days=1)).isoformat()]
