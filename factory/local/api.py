@@ -98,5 +98,17 @@ class AirflowApi:
         reply = json.loads(self._send("GET", path, raw=True))
         content = reply.get("content", "")
         if isinstance(content, list):  # structured log lines: one JSON object per event
-            return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
+            return "\n".join(_log_line(c) for c in content)
         return str(content)
+
+
+# What every structured log line has; the rest are the event's own fields, which the UI
+# shows beside it (e.g. a skip's `reason`).
+_LOG_HOUSEKEEPING = {"event", "timestamp", "level", "logger", "filename", "lineno", "loc", "chan"}
+
+
+def _log_line(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    fields = " ".join(f"{k}={v}" for k, v in entry.items() if k not in _LOG_HOUSEKEEPING)
+    return f"{entry.get('event', '')} {fields}".rstrip()

@@ -6,7 +6,8 @@ and a Celery worker (how MWAA runs tasks). It is `factory.local.Deployment`, the
 code as `factory up`. Tasks run containers on this machine's real Docker engine.
 
 The deployment serves a copy of the repository's specs/, schemas/ and dags/ plus the
-specs in tests/deployment/specs/, so tests can break and fix specs freely. One
+specs in tests/deployment/specs/, so tests can break and fix specs freely. The platform's
+AWS connection points at a real S3 server (SeaweedFS), where the specs' waits look. One
 deployment runs at a time (two would share two cores): asking for the other executor
 stops the first. Nothing here is a stand-in: what the tests read comes from Airflow's
 REST API, its task logs, the Docker engine and the PostgreSQL database.
@@ -14,6 +15,7 @@ REST API, its task logs, the Docker engine and the PostgreSQL database.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -83,9 +85,10 @@ class Bed:
 class Beds:
     """At most one deployment at a time, started on first use, for the whole session."""
 
-    def __init__(self, root: Path, slot: Any) -> None:
+    def __init__(self, root: Path, slot: Any, s3: Any) -> None:
         self.root = root
         self.slot = slot  # tests/conftest.py's DeploymentSlot
+        self.s3 = s3  # tests/seaweedfs.py's S3Server: where the specs' waits look
         self.current: Bed | None = None
         self.executor: str | None = None
 
@@ -105,6 +108,9 @@ class Beds:
             executor=executor,
             api_port=free_port(),
             parse_interval=PARSE_INTERVAL,
+            # The platform's AWS connection (specs/_platform.yaml: aws_default) reaches
+            # the real S3 server, as a production one reaches S3.
+            extra_env={"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(self.s3.connection())},
         )
         try:
             deployment.start()
@@ -129,14 +135,14 @@ class Beds:
 
 
 @pytest.fixture(scope="session")
-def beds(docker_engine: docker.APIClient, deployment_slot: Any) -> Iterator[Beds]:
+def beds(docker_engine: docker.APIClient, deployment_slot: Any, s3_server: Any) -> Iterator[Beds]:
     for tool in ("redis-server", "runuser"):
         if not shutil.which(tool):
             _need(f"{tool} is not installed; run scripts/setup")
     # Not pytest's tmp_path: its folders are private to root, and PostgreSQL runs as its own user.
     root = Path(tempfile.mkdtemp(prefix="factory-testbed-"))
     root.chmod(0o755)
-    manager = Beds(root, deployment_slot)
+    manager = Beds(root, deployment_slot, s3_server)
     yield manager
     manager.close()
     shutil.rmtree(root, ignore_errors=True)

@@ -2,8 +2,10 @@
 downstream pipeline's run from the upstream's success (Airflow's assets), through the
 real deployment, read back from the REST API.
 
-- the example chain: a manual run of examples.orders_extract starts orders_totals
-  (after the data it updates), whose success starts orders_publish;
+- the example chain: a manual run of examples.orders_extract waits, deferred, for the
+  partner's drop in a real S3 server (SeaweedFS); once the test drops it, the run
+  succeeds and starts orders_totals (after the data it updates), whose success starts
+  orders_publish;
 - a failed run of testbed.flaky starts nothing; its next, successful run starts
   testbed.after_flaky once;
 - testbed.either (after_any) runs on the first of the two it waits for.
@@ -35,7 +37,16 @@ def _finished(bed: Bed, dag_id: str, count: int, timeout: float = 180) -> list[d
     return bed.wait(f"{count} asset-triggered run(s) of {dag_id}", done, timeout)
 
 
-def test_a_success_starts_the_pipelines_after_it_and_a_failure_does_not(bed: Bed) -> None:
+def _deferred_runs(bed: Bed, dag_id: str) -> list[str]:
+    runs = bed.api.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
+    return [
+        r["dag_run_id"]
+        for r in runs
+        if bed.api.task_instances(dag_id, r["dag_run_id"]).get("wait_for", {}).get("state") == "deferred"
+    ]
+
+
+def test_a_success_starts_the_pipelines_after_it_and_a_failure_does_not(bed: Bed, s3_server: Any) -> None:
     for dag_id in DOWNSTREAM:
         bed.api.unpause(dag_id)
 
@@ -53,10 +64,31 @@ def test_a_success_starts_the_pipelines_after_it_and_a_failure_does_not(bed: Bed
     (either,) = _finished(bed, "testbed.either", 1)
     assert either["state"] == "success"
 
-    # The example chain, started by hand at its head. (Unpausing it also lets the
-    # scheduler start its latest daily run; Airflow may merge the two updates into one
-    # downstream run, so what is counted is "at least one, and every one succeeded".)
-    assert bed.run_to_end("examples.orders_extract", "2026-11-10T00:00:00Z")["state"] == "success"
+    # The example chain, started by hand at its head, which first waits for the
+    # partner's drop in S3 (a real S3 server). Unpausing it also lets the scheduler
+    # start its latest daily run, which waits for its own day's drop; Airflow may merge
+    # the two updates into one downstream run, so what is counted is "at least one,
+    # and every one succeeded".
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket="partner-drop")
+    bed.api.unpause("examples.orders_extract")
+    manual = bed.api.trigger("examples.orders_extract", "2026-11-10T00:00:00Z")
+    waiting = bed.wait(
+        "the head of the chain waiting for its drop, deferred (no worker slot held)",
+        lambda: _deferred_runs(bed, "examples.orders_extract"),
+        timeout=120,
+    )
+    time.sleep(10)  # two checks of the wait, with nothing there
+    assert _asset_runs(bed, "examples.orders_totals") == []
+    runs = bed.api.get("/dags/examples.orders_extract/dagRuns", limit=100)["dag_runs"]
+    assert manual in {r["dag_run_id"] for r in runs} and waiting
+    for run in runs:  # the partner drops each run's day, half-way through its wait
+        s3.put_object(Bucket="partner-drop", Key=f"orders/{run['logical_date'][:10]}/_SUCCESS", Body=b"")
+    for run in runs:
+        finished = bed.api.wait_for_run("examples.orders_extract", run["dag_run_id"], timeout=180)
+        assert finished["state"] == "success", finished
+    states = bed.api.task_instances("examples.orders_extract", manual)
+    assert states["wait_for"]["state"] == "success" and states["land"]["state"] == "success"
     totals = _finished(bed, "examples.orders_totals", 1)
     assert {r["state"] for r in totals} == {"success"}
     log = bed.api.log("examples.orders_totals", totals[0]["dag_run_id"], "totals", 1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ import docker
 import mwaa_venvs
 import pytest
 import scenarios
-from aws_harness import REPO, AwsWorld, EcsSimulator, Program, airflow_environment, container_program
+from aws_harness import REGION, REPO, AwsWorld, EcsSimulator, Program, airflow_environment, container_program
 from needs import EXAMPLE_IMAGE
 from needs import need as _need
 
@@ -196,8 +197,17 @@ def test_every_example_dag_runs_on_ecs_through_the_scheduler_and_a_celery_worker
     for dag_id in dag_ids:
         api.unpause(dag_id)
         runs[dag_id] = api.trigger(dag_id, f"{day}T00:00:00Z", confs.get(dag_id))
-    with ThreadPoolExecutor(len(runs)) as pool:
-        finished = dict(zip(dag_ids, pool.map(lambda d: api.wait_for_run(d, runs[d], 420), dag_ids), strict=True))
+    with ThreadPoolExecutor(len(runs) + 1) as pool:
+        # The head of the orders chain waits for the partner's drop in S3 (moto's, as
+        # the rest of AWS here): the partner drops each run's day once it is waiting.
+        stop = threading.Event()
+        dropper = pool.submit(_drop_orders_when_waited_for, api, aws, stop)
+        try:
+            waited = pool.map(lambda d: api.wait_for_run(d, runs[d], 420), dag_ids)
+            finished = dict(zip(dag_ids, waited, strict=True))
+        finally:
+            stop.set()
+        assert runs["examples.orders_extract"] in dropper.result()
     states = {d: {t: ti["state"] for t, ti in api.task_instances(d, runs[d]).items()} for d in dag_ids}
 
     # As designed: the quality gate fails (its data is always too thin), the rest succeed.
@@ -233,6 +243,20 @@ def test_every_example_dag_runs_on_ecs_through_the_scheduler_and_a_celery_worker
     assert aws.secret_value not in log
     log = api.log("finance.monthly_close", runs["finance.monthly_close"], "close_ledger", 1)
     assert f"ledger: closing period {day[:7]}" in log
+
+
+def _drop_orders_when_waited_for(api: AirflowApi, aws: AwsWorld, stop: threading.Event) -> set[str]:
+    """Put examples.orders_extract's drop for each run whose wait is deferred; those runs."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="partner-drop", CreateBucketConfiguration={"LocationConstraint": REGION})
+    dropped: set[str] = set()
+    while not stop.wait(2):
+        for run in api.get("/dags/examples.orders_extract/dagRuns", limit=100)["dag_runs"]:
+            wait = api.task_instances("examples.orders_extract", run["dag_run_id"]).get("wait_for", {})
+            if run["dag_run_id"] not in dropped and wait.get("state") == "deferred":
+                s3.put_object(Bucket="partner-drop", Key=f"orders/{run['logical_date'][:10]}/_SUCCESS", Body=b"")
+                dropped.add(run["dag_run_id"])
+    return dropped
 
 
 def test_fixing_the_broken_spec_brings_its_dag_and_clears_the_error(mwaa_bed: MwaaBed) -> None:
