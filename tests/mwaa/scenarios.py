@@ -1,6 +1,6 @@
 """What the MWAA end-to-end tests run, and what they check, in any Airflow.
 
-Two batches of DAG runs go through `run_dags.py` in a subprocess of some Airflow
+Three batches of DAG runs go through `run_dags.py` in a subprocess of some Airflow
 (this repository's 3.3 venv, or one of MWAA's pinned versions):
 
   batch 1: sales.daily_rollup twice (register, then reuse), checks.exit_code (a
@@ -8,7 +8,8 @@ Two batches of DAG runs go through `run_dags.py` in a subprocess of some Airflow
            finance.monthly_close (a task definition its team registered by hand) and
            checks.missing_secret (a secret ECS cannot read);
   batch 2: sales.daily_rollup once more after its ECS task was started by a "previous
-           worker", with the cluster Variable changed in SSM in between.
+           worker", with the cluster Variable changed in SSM in between;
+  batch 3: checks.drop, whose S3 object is dropped while its wait is deferred.
 
 The checks are functions so that every Airflow is held to the same ones.
 """
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -45,6 +47,9 @@ EXPORT = "factory-tests/export:1"
 REPORT = "factory-tests/report:1"
 EXTRACT_FAMILY = "factory-sales-daily_rollup-extract"
 ROLLUP_FAMILY = "factory-sales-daily_rollup-rollup"
+AFTER_DROP = "factory-tests/rollup-after-drop:1"
+DROP_BUCKET = "factory-checks-drop"
+DROP_AFTER = 20  # seconds
 
 # A spec with a key typo (`{command}` formatted to "comand" breaks it, to "command"
 # fixes it), and a file that is not YAML at all.
@@ -93,6 +98,7 @@ def install_programs(ecs: EcsSimulator) -> None:
         ),
     )
     ecs.program(SALES_ROLLUP, Program(lambda cmd, env: [f"rollup: totals for {cmd[-1]} published"]))
+    ecs.program(AFTER_DROP, Program(lambda cmd, env: [f"rollup: the drop of {cmd[-1]} is in"]))
     ecs.program(
         LOAD,
         Program(
@@ -146,6 +152,7 @@ class Outcome:
     reattached_task_arn: str
     airflow_db: Path
     api_calls: set[str]  # what Airflow called, as IAM actions
+    drop: Batch  # checks.drop: a wait for an S3 object (run_drop)
 
 
 def run_scenarios(
@@ -190,7 +197,27 @@ def run_scenarios(
     finally:
         aws.set_variable("ecs_cluster", aws.cluster)
     assert batch2.runs[0].run_id == run_id, "dag.test() named the run differently; startedBy would not match"
-    return Outcome(batch1, batch2, started["tasks"][0]["taskArn"], airflow_db, calls | more_calls)
+    drop = run_drop(python, env, aws, days)
+    return Outcome(batch1, batch2, started["tasks"][0]["taskArn"], airflow_db, calls | more_calls, drop)
+
+
+def run_drop(python: Path, env: dict[str, str], aws: AwsWorld, days: Days) -> Batch:
+    """checks.drop, whose object the partner drops while the wait is deferred: dag.test()
+    runs the trigger inline, with this version's provider and aiobotocore (on S3 in moto).
+    Dropped DROP_AFTER seconds into the batch: after the wait's first look (the batch
+    parses the DAGs first), before its 5-minute timeout."""
+    s3 = aws.client("s3")
+    try:  # one moto for every version the module runs
+        s3.create_bucket(Bucket=DROP_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    key = f"{days.at(0)[:10]}/_SUCCESS"
+    timer = threading.Timer(DROP_AFTER, lambda: s3.put_object(Bucket=DROP_BUCKET, Key=key, Body=b""))
+    timer.start()
+    try:
+        return run_dags(python, env, [{"dag_id": "checks.drop", "logical_date": days.at(0)}])
+    finally:
+        timer.cancel()
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -356,3 +383,12 @@ def check_documented_iam_policy_covers_calls(outcome: Outcome) -> None:
     assert not missing, f"README.md's MWAA section's MWAA execution role policy lacks {missing}"
     # Sanity: the calls were recorded at all.
     assert {"ecs:RunTask", "ssm:GetParameter", "logs:GetLogEvents"} <= outcome.api_calls
+
+
+def check_wait_for_s3_object(outcome: Outcome, days: Days) -> None:
+    """The wait looked, deferred, and its trigger found the object once it was dropped."""
+    (run,) = outcome.drop.runs
+    assert run.states == {"wait_for": "success", "export": "success", "verdict": "success"}, run.log[-4000:]
+    # The trigger's own poll (amazon provider, aiobotocore): it waited in deferral.
+    assert "Sleeping for 5.0 seconds" in run.log, run.log[-4000:]
+    assert f"rollup: the drop of {days.at(0)[:10]} is in" in run.log

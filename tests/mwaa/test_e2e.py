@@ -75,3 +75,7 @@ def test_worker_restart_reattaches_instead_of_starting_a_copy(
 
 def test_documented_iam_policy_allows_every_call(outcome: scenarios.Outcome) -> None:
     scenarios.check_documented_iam_policy_covers_calls(outcome)
+
+
+def test_a_wait_for_an_s3_object_defers_until_it_is_dropped(outcome: scenarios.Outcome) -> None:
+    scenarios.check_wait_for_s3_object(outcome, DAYS)
