@@ -305,3 +305,45 @@ def test_a_dag_page_shows_its_tasks_in_the_graph_and_the_tasks_tab(bed: Bed, bro
     assert sorted(rows(browser)) == sorted(HELLO_TASKS)
     page = _text(browser)
     assert all(task in page for task in HELLO_TASKS)
+
+
+def test_the_asset_views_show_the_pipelines_before_and_after_named_data(bed: Bed, browser: Any) -> None:
+    """The example chain's data, examples.raw_orders: orders_extract's task `land` updates
+    it and orders_totals runs after it. Airflow's asset list and the asset's own page show
+    both, as the REST API holds them."""
+    from selenium.webdriver.common.by import By
+
+    (asset,) = [a for a in bed.api.get("/assets", limit=1000)["assets"] if a["name"] == "examples.raw_orders"]
+    assert asset["uri"] == "factory://examples.raw_orders/"
+    assert [(t["dag_id"], t["task_id"]) for t in asset["producing_tasks"]] == [("examples.orders_extract", "land")]
+    assert [d["dag_id"] for d in asset["scheduled_dags"]] == ["examples.orders_totals"]
+    _log_in(browser, bed)
+
+    # The list: the data, with the pipeline that runs after it.
+    shot = "ui-assets.png"
+    browser.get(bed.deployment.url + "/assets")
+    row = _until(
+        browser,
+        "the row of examples.raw_orders",
+        lambda d: next(
+            (r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if "examples.raw_orders" in r.text), None
+        ),
+        shot,
+    )
+    _until(browser, "its consuming pipeline", lambda d: "examples.orders_totals" in row.text, shot)
+    _screenshot(browser, shot)
+
+    # Its page: the graph from the producing task to the pipeline after it.
+    shot = "ui-asset-graph.png"
+    browser.get(f"{bed.deployment.url}/assets/{asset['id']}")
+
+    def shown(d: Any) -> str:
+        return " ".join(n.text for n in d.find_elements(By.CSS_SELECTOR, ".react-flow__node"))
+
+    _until(
+        browser,
+        "the producer and the consumer in the asset's graph",
+        lambda d: all(name in shown(d) for name in ("land", "examples.raw_orders", "examples.orders_totals")),
+        shot,
+    )
+    _screenshot(browser, shot)
