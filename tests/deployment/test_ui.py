@@ -309,8 +309,8 @@ def test_a_dag_page_shows_its_tasks_in_the_graph_and_the_tasks_tab(bed: Bed, bro
 
 def test_the_asset_views_show_the_pipelines_before_and_after_named_data(bed: Bed, browser: Any) -> None:
     """The example chain's data, examples.raw_orders: orders_extract's task `land` updates
-    it and orders_totals runs after it. Airflow's asset list and the asset's own page show
-    both, as the REST API holds them."""
+    it and orders_totals runs after it. Airflow's asset list counts both, as the REST API
+    holds them, and the asset's own page draws the whole chain."""
     from selenium.webdriver.common.by import By
 
     (asset,) = [a for a in bed.api.get("/assets", limit=1000)["assets"] if a["name"] == "examples.raw_orders"]
@@ -319,31 +319,24 @@ def test_the_asset_views_show_the_pipelines_before_and_after_named_data(bed: Bed
     assert [d["dag_id"] for d in asset["scheduled_dags"]] == ["examples.orders_totals"]
     _log_in(browser, bed)
 
-    # The list: the data, with the pipeline that runs after it.
+    # The list: the data, with how many pipelines run after it and tasks update it.
     shot = "ui-assets.png"
     browser.get(bed.deployment.url + "/assets")
-    row = _until(
-        browser,
-        "the row of examples.raw_orders",
-        lambda d: next(
-            (r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if "examples.raw_orders" in r.text), None
-        ),
-        shot,
-    )
-    _until(browser, "its consuming pipeline", lambda d: "examples.orders_totals" in row.text, shot)
+
+    def row(d: Any) -> str:
+        texts = [r.text for r in d.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        return next((t for t in texts if t.startswith("examples.raw_orders\n")), "")
+
+    _until(browser, "the row of examples.raw_orders, with its counts", lambda d: "1 Dag\n1 Task" in row(d), shot)
     _screenshot(browser, shot)
 
-    # Its page: the graph from the producing task to the pipeline after it.
     shot = "ui-asset-graph.png"
     browser.get(f"{bed.deployment.url}/assets/{asset['id']}")
 
     def shown(d: Any) -> str:
         return " ".join(n.text for n in d.find_elements(By.CSS_SELECTOR, ".react-flow__node"))
 
-    _until(
-        browser,
-        "the producer and the consumer in the asset's graph",
-        lambda d: all(name in shown(d) for name in ("land", "examples.raw_orders", "examples.orders_totals")),
-        shot,
-    )
+    # Its Scheduling graph: the pipeline that updates it, and the chain that runs after it.
+    chain = ("examples.orders_extract", "examples.raw_orders", "examples.orders_totals", "examples.orders_publish")
+    _until(browser, "the chain in the asset's graph", lambda d: all(name in shown(d) for name in chain), shot)
     _screenshot(browser, shot)
