@@ -32,6 +32,12 @@ _EXTRA_FIELDS = (
     "trigger_rule",
     "is_teardown",
     "outlets",
+    # When and how a task runs (factory/compile/task_args.py).
+    "depends_on_past",
+    "pool",
+    "priority_weight",
+    "retry_exponential_backoff",
+    "max_retry_delay",
     # A wait's sensor (factory/operators/s3wait.py).
     "wildcard_match",
     "wait_timeout",
@@ -39,6 +45,9 @@ _EXTRA_FIELDS = (
     "on_timeout",
     "deferrable",
 )
+
+# Shown only when a spec changed them.
+_AIRFLOW_DEFAULTS = {"pool": "default_pool", "priority_weight": 1}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,6 +125,7 @@ def describe(dag: Any) -> dict[str, Any]:
         "start_date": dag.start_date.isoformat() if dag.start_date else None,
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
+        "max_active_tasks": dag.max_active_tasks,
         "tags": sorted(dag.tags),
         "tasks": {
             task.task_id: {
@@ -125,6 +135,7 @@ def describe(dag: Any) -> dict[str, Any]:
                     name: _plain(getattr(task, name))
                     for name in (*task.template_fields, *_EXTRA_FIELDS)
                     if getattr(task, name, None) not in (None, "", [], {}, (), False)
+                    and getattr(task, name, None) != _AIRFLOW_DEFAULTS.get(name)
                 },
             }
             for task in dag.tasks

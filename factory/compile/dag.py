@@ -9,6 +9,7 @@ from typing import Any
 from factory import __version__
 from factory.compile import assets, waits
 from factory.compile.airflow_compat import DAG, EmptyOperator
+from factory.compile.task_args import FAILURE_HANDLERS
 from factory.model import Platform, Spec
 from factory.model.spec import VERDICT_TASK
 
@@ -47,7 +48,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         tags=[*spec.tags, f"runtime:{runtime}"],
         default_args={"owner": spec.owner},
         doc_md=f"Built by factory {__version__} from `{spec.path}` for the {runtime} runtime.",
-        **_dag_config_defaults(),
+        **{**_dag_config_defaults(), **({"max_active_tasks": spec.max_active_tasks} if spec.max_active_tasks else {})},
     )
     if runtime == "mwaa":
         from factory.compile.mwaa import add_tasks, aws_conn_id
@@ -63,8 +64,10 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
             operators[task.name].outlets = assets.outlets(task.updates)
     # The run's verdict: it succeeds when every spec task did (upstream_failed when one
     # failed, which fails the run), and announces this pipeline's success to the specs
-    # that run after it (its outlet: the asset of its DAG id).
-    list(operators.values()) >> EmptyOperator(
+    # that run after it (its outlet: the asset of its DAG id). A task that only runs
+    # after a failure (run_if: one_failed) is skipped in a good run: it has no say.
+    work = [operators[t.name] for t in spec.tasks if t.run_if not in FAILURE_HANDLERS]
+    work >> EmptyOperator(
         task_id=VERDICT_TASK, dag=dag, trigger_rule="all_success", outlets=assets.outlets((spec.dag_id,))
     )
     return dag

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from factory.compile.fargate import fargate_size, on_fargate
+from factory.compile.task_args import operator_args
 from factory.model import Platform, Spec
 from factory.model.platform import MwaaPlatform
 from factory.model.spec import Task
@@ -91,9 +92,7 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
             # does the container's log stream into the task log and its tail reach the
             # error, and a hand-registered definition's log settings apply.
             deferrable=False,
-            retries=task.retries,
-            retry_delay=task.retry_delay,
-            execution_timeout=task.timeout,
+            **operator_args(task),
             **logs,
             **placement,
         )

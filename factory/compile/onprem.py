@@ -24,6 +24,7 @@ from typing import Any
 
 from factory.compile import labels
 from factory.compile.airflow_compat import EmptyOperator
+from factory.compile.task_args import operator_args
 from factory.model import Platform, Spec
 from factory.model.spec import CLEANUP_DONE_TASK, CLEANUP_TASK
 from factory.operators.cleanup import FactoryCleanupOperator
@@ -54,9 +55,7 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
             docker_conn_id=task.docker_conn_id or onprem.docker_conn_id,
             aws_conn_id=onprem.aws_conn_id,
             factory_labels={labels.MANAGED: "true", labels.DAG_ID: spec.dag_id, labels.TASK_ID: task.name},
-            retries=task.retries,
-            retry_delay=task.retry_delay,
-            execution_timeout=task.timeout,
+            **operator_args(task),
         )
     work = list(operators.values())
     # Every task, not only the last ones: a task fails its downstream at once, while

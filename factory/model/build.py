@@ -26,11 +26,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# Keys a spec's top level (or a _defaults.yaml) sets for every task; a task's own wins.
+_TASK_DEFAULTS = ("retries", "retry_delay", "timeout", "retry_backoff", "max_retry_delay", "depends_on_past", "pool")
+
+
 def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
-    retries = data.get("retries", 0)
-    retry_delay = parse_duration(data["retry_delay"]) if "retry_delay" in data else DEFAULT_RETRY_DELAY
-    timeout = parse_duration(data["timeout"]) if "timeout" in data else None
-    tasks = tuple(_build_task(name, task, retries, retry_delay, timeout) for name, task in data["tasks"].items())
+    inherited = {key: data[key] for key in _TASK_DEFAULTS if key in data}
+    tasks = tuple(_build_task(name, {**inherited, **task}) for name, task in data["tasks"].items())
     return Spec(
         dag_id=dag_id,
         path=path,
@@ -45,6 +47,7 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         after=tuple(data.get("after", ())),
         after_any=tuple(data.get("after_any", ())),
         wait_for=_build_wait(data.get("wait_for")),
+        max_active_tasks=data.get("max_active_tasks"),
     )
 
 
@@ -59,7 +62,7 @@ def _build_wait(data: dict[str, Any] | None) -> Wait | None:
     )
 
 
-def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any, timeout: Any) -> Task:
+def _build_task(name: str, task: dict[str, Any]) -> Task:
     command = task.get("command")
     if isinstance(command, str):
         command = split_command(command)
@@ -74,14 +77,20 @@ def _build_task(name: str, task: dict[str, Any], retries: int, retry_delay: Any,
         cpu=float(task.get("cpu", DEFAULT_CPU)),
         memory_mib=parse_memory_mib(task["memory"]) if "memory" in task else DEFAULT_MEMORY_MIB,
         depends_on=tuple(task.get("depends_on", ())),
-        retries=task.get("retries", retries),
-        retry_delay=parse_duration(task["retry_delay"]) if "retry_delay" in task else retry_delay,
-        timeout=parse_duration(task["timeout"]) if "timeout" in task else timeout,
+        retries=task.get("retries", 0),
+        retry_delay=parse_duration(task["retry_delay"]) if "retry_delay" in task else DEFAULT_RETRY_DELAY,
+        timeout=parse_duration(task["timeout"]) if "timeout" in task else None,
         docker_conn_id=onprem.get("docker_conn_id"),
         network_mode=onprem.get("network_mode"),
         shm_size_mib=parse_memory_mib(onprem["shm_size"]) if "shm_size" in onprem else None,
         updates=tuple(task.get("updates", ())),
         wait_for=_build_wait(task.get("wait_for")),
+        run_if=task.get("run_if", "all_succeeded"),
+        retry_exponential=task.get("retry_backoff") == "exponential",
+        max_retry_delay=parse_duration(task["max_retry_delay"]) if "max_retry_delay" in task else None,
+        depends_on_past=task.get("depends_on_past", False),
+        pool=task.get("pool"),
+        priority=task.get("priority", 1),
         task_definition=mwaa.get("task_definition"),
     )
 

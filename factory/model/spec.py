@@ -59,6 +59,13 @@ class Task:
     task_definition: str | None = None  # mwaa block: an existing task definition
     updates: tuple[str, ...] = ()  # named data this task writes (factory/compile/assets.py)
     wait_for: Wait | None = None  # an S3 object to wait for first (factory/compile/waits.py)
+    # When and how it runs (factory/compile/task_args.py).
+    run_if: str = "all_succeeded"
+    retry_exponential: bool = False
+    max_retry_delay: timedelta | None = None
+    depends_on_past: bool = False
+    pool: str | None = None  # None: Airflow's default pool
+    priority: int = 1
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class Spec:
     after: tuple[str, ...] = ()
     after_any: tuple[str, ...] = ()
     wait_for: Wait | None = None  # an S3 object every task waits for
+    max_active_tasks: int | None = None  # None: Airflow's configuration
 
     @property
     def waits_for(self) -> tuple[str, ...]:

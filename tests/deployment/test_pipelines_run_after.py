@@ -6,8 +6,8 @@ real deployment, read back from the REST API.
   partner's drop in a real S3 server (SeaweedFS); once the test drops it, the run
   succeeds and starts orders_totals (after the data it updates), whose success starts
   orders_publish;
-- a failed run of testbed.flaky starts nothing; its next, successful run starts
-  testbed.after_flaky once;
+- a failed run of testbed.flaky runs its `run_if: one_failed` step and starts nothing;
+  its next, successful run skips that step and starts testbed.after_flaky once;
 - testbed.either (after_any) runs on the first of the two it waits for.
 """
 
@@ -53,12 +53,29 @@ def test_a_success_starts_the_pipelines_after_it_and_a_failure_does_not(bed: Bed
     # A failed upstream run: nothing after it starts.
     failed = bed.run_to_end("testbed.flaky", "2026-11-10T00:00:00Z", conf={"fail": "yes"})
     assert failed["state"] == "failed"
+    # Its run_if: one_failed step ran, after the failure, and the run still failed.
+    states = bed.api.task_instances("testbed.flaky", failed["dag_run_id"])
+    assert {t: states[t]["state"] for t in ("work", "report_failure", "verdict")} == {
+        "work": "failed",
+        "report_failure": "success",
+        "verdict": "upstream_failed",
+    }
+    log = bed.api.log("testbed.flaky", failed["dag_run_id"], "report_failure", 1)
+    assert f"work failed in {failed['dag_run_id']}: telling the team" in log
     time.sleep(15)  # several scheduler loops
     assert _asset_runs(bed, "testbed.after_flaky") == []
     assert _asset_runs(bed, "testbed.either") == []
 
     # Its next run succeeds: after_flaky runs once, and either (any of) on this first one.
-    assert bed.run_to_end("testbed.flaky", "2026-11-11T00:00:00Z", conf={"fail": "no"})["state"] == "success"
+    good = bed.run_to_end("testbed.flaky", "2026-11-11T00:00:00Z", conf={"fail": "no"})
+    assert good["state"] == "success"
+    # The failure step is skipped, and has no say: the verdict announces the success.
+    states = bed.api.task_instances("testbed.flaky", good["dag_run_id"])
+    assert {t: states[t]["state"] for t in ("work", "report_failure", "verdict")} == {
+        "work": "success",
+        "report_failure": "skipped",
+        "verdict": "success",
+    }
     (after,) = _finished(bed, "testbed.after_flaky", 1)
     assert after["state"] == "success"
     (either,) = _finished(bed, "testbed.either", 1)
