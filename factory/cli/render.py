@@ -113,7 +113,7 @@ def pipelines(spec: Spec, others: list[Spec]) -> dict[str, Any]:
 def _schedule_text(spec: Spec) -> str:
     names = ", ".join(spec.waits_for)
     when = f"after {'all' if spec.after else 'any'} of [{names}]"
-    return f"{when}, or on {spec.schedule} (UTC), whichever comes first" if spec.schedule else when
+    return f"{when}, or on {spec.schedule} ({spec.timezone}), whichever comes first" if spec.schedule else when
 
 
 def describe(dag: Any) -> dict[str, Any]:
@@ -123,6 +123,8 @@ def describe(dag: Any) -> dict[str, Any]:
         # None: manual runs only (a NullTimetable has no summary to show).
         "schedule": _plain(getattr(dag, "schedule", None)),
         "start_date": dag.start_date.isoformat() if dag.start_date else None,
+        "end_date": dag.end_date.isoformat() if getattr(dag, "end_date", None) else None,
+        "timezone": str(dag.timezone.name if hasattr(dag.timezone, "name") else dag.timezone),
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "max_active_tasks": dag.max_active_tasks,

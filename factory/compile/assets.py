@@ -66,7 +66,7 @@ def schedule(spec: Spec) -> Any:
         from airflow.timetables.assets import AssetOrTimeSchedule as OrTime
     except ImportError:
         from airflow.timetables.datasets import DatasetOrTimeSchedule as OrTime  # type: ignore[no-redef]
-    clock = CronDataIntervalTimetable(PRESETS.get(spec.schedule, spec.schedule), timezone="UTC")
+    clock = CronDataIntervalTimetable(PRESETS.get(spec.schedule, spec.schedule), timezone=spec.timezone)
     return OrTime(timetable=clock, **{_assets_argument(OrTime): condition})
 
 

@@ -35,14 +35,26 @@ def _dag_config_defaults() -> dict[str, Any]:
     return {name: getattr(conf, read)(section, key) for name, section, key, read in _CONFIG_DEFAULTS if name in fields}
 
 
+@functools.cache  # a parse builds hundreds of DAGs in a handful of zones
+def _zone(name: str) -> Any:
+    if name == "UTC":
+        return UTC
+    import pendulum  # Airflow's own time zones, on every version
+
+    return pendulum.timezone(name)
+
+
 def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
     """One Airflow DAG for one spec, with tasks from the runtime's compiler."""
-    start = spec.start_date
+    zone = _zone(spec.timezone)
+    start, end = spec.start_date, spec.end_date
     dag = DAG(
         dag_id=spec.dag_id,
         description=spec.description,
         schedule=assets.schedule(spec),
-        start_date=datetime(start.year, start.month, start.day, tzinfo=UTC),
+        # Airflow reads a cron schedule in the start date's time zone (DST included).
+        start_date=datetime(start.year, start.month, start.day, tzinfo=zone),
+        end_date=datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=zone) if end else None,
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
         tags=[*spec.tags, f"runtime:{runtime}"],

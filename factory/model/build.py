@@ -48,6 +48,8 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         after_any=tuple(data.get("after_any", ())),
         wait_for=_build_wait(data.get("wait_for")),
         max_active_tasks=data.get("max_active_tasks"),
+        timezone=data.get("timezone", "UTC"),
+        end_date=date.fromisoformat(data["end_date"]) if "end_date" in data else None,
     )
 
 

@@ -87,6 +87,8 @@ class Spec:
     after_any: tuple[str, ...] = ()
     wait_for: Wait | None = None  # an S3 object every task waits for
     max_active_tasks: int | None = None  # None: Airflow's configuration
+    timezone: str = "UTC"  # IANA name: of schedule, start_date and end_date
+    end_date: date | None = None
 
     @property
     def waits_for(self) -> tuple[str, ...]:
