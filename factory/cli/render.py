@@ -91,8 +91,22 @@ def run(args: argparse.Namespace) -> int:
     picture["pipelines"] = pipelines(spec, list(models.values()))
     if spec.waits_for:
         picture["schedule"] = _schedule_text(spec)
-    print(yaml.safe_dump(picture, sort_keys=False, width=110), end="")
+    print(yaml.dump(picture, Dumper=_dumper(yaml), sort_keys=False, width=110), end="")
     return 0
+
+
+def _dumper(yaml: Any) -> Any:
+    """YAML's safe dumper, with multi-line text (the DAG docs) as a readable block."""
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: Any, value: str) -> Any:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
 
 
 def pipelines(spec: Spec, others: list[Spec]) -> dict[str, Any]:
@@ -129,6 +143,7 @@ def describe(dag: Any) -> dict[str, Any]:
         "max_active_runs": dag.max_active_runs,
         "max_active_tasks": dag.max_active_tasks,
         "tags": sorted(dag.tags),
+        "docs": dag.doc_md,
         "tasks": {
             task.task_id: {
                 "operator": type(task).__name__,

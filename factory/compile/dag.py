@@ -6,9 +6,9 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from factory import __version__
 from factory.compile import assets, waits
 from factory.compile.airflow_compat import DAG, EmptyOperator
+from factory.compile.docs import doc_md
 from factory.compile.task_args import FAILURE_HANDLERS
 from factory.model import Platform, Spec
 from factory.model.spec import VERDICT_TASK
@@ -59,7 +59,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         max_active_runs=spec.max_active_runs,
         tags=[*spec.tags, f"runtime:{runtime}"],
         default_args={"owner": spec.owner},
-        doc_md=f"Built by factory {__version__} from `{spec.path}` for the {runtime} runtime.",
+        doc_md=doc_md(spec, platform, runtime),
         **{**_dag_config_defaults(), **({"max_active_tasks": spec.max_active_tasks} if spec.max_active_tasks else {})},
     )
     if runtime == "mwaa":

@@ -114,4 +114,4 @@ def build_platform(data: dict[str, Any]) -> Platform:
                 tuple(sorted(item.items())) for item in fields["capacity_provider_strategy"]
             )
         mwaa = MwaaPlatform(**fields)
-    return Platform(onprem=onprem, mwaa=mwaa)
+    return Platform(onprem=onprem, mwaa=mwaa, spec_link=data.get("spec_link"))

@@ -36,3 +36,4 @@ class MwaaPlatform:
 class Platform:
     onprem: OnpremPlatform = field(default_factory=OnpremPlatform)
     mwaa: MwaaPlatform | None = None  # None: the platform file has no mwaa block
+    spec_link: str | None = None  # a URL with {path}: the UI's link to each spec file

@@ -43,3 +43,8 @@ def parse_memory_mib(text: str) -> int:
     number, unit = float(match.group(1)), match.group(2)
     mib = number * 1024 if unit == "GiB" else number
     return max(1, int(-(-mib // 1)))
+
+
+def format_memory(mib: int) -> str:
+    """512 -> '512 MiB', 2048 -> '2 GiB': as a person writes it."""
+    return f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
