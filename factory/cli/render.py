@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
 
     picture = describe(dag)
     picture["pipelines"] = pipelines(spec, list(models.values()))
+    if spec.params:  # what the trigger form asks, and what scheduled runs get
+        picture["params"] = {
+            p.name: {k: v for k, v in vars(p).items() if k != "name" and v not in (None, ())} for p in spec.params
+        }
     if spec.waits_for:
         picture["schedule"] = _schedule_text(spec)
     print(yaml.dump(picture, Dumper=_dumper(yaml), sort_keys=False, width=110), end="")

@@ -9,6 +9,7 @@ from typing import Any
 from factory.compile import assets, waits
 from factory.compile.airflow_compat import DAG, EmptyOperator
 from factory.compile.docs import doc_md
+from factory.compile.params import dag_params
 from factory.compile.task_args import FAILURE_HANDLERS
 from factory.model import Platform, Spec
 from factory.model.spec import VERDICT_TASK
@@ -60,6 +61,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         tags=[*spec.tags, f"runtime:{runtime}"],
         default_args={"owner": spec.owner},
         doc_md=doc_md(spec, platform, runtime),
+        params=dag_params(spec.params),
         **{**_dag_config_defaults(), **({"max_active_tasks": spec.max_active_tasks} if spec.max_active_tasks else {})},
     )
     if runtime == "mwaa":

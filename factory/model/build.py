@@ -12,6 +12,7 @@ from factory.model.spec import (
     DEFAULT_CPU,
     DEFAULT_MEMORY_MIB,
     DEFAULT_RETRY_DELAY,
+    RunParam,
     Spec,
     Task,
     Wait,
@@ -49,6 +50,10 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         wait_for=_build_wait(data.get("wait_for")),
         max_active_tasks=data.get("max_active_tasks"),
         timezone=data.get("timezone", "UTC"),
+        params=tuple(
+            RunParam(name, p["type"], p["default"], p.get("description"), tuple(p.get("values", ())))
+            for name, p in data.get("params", {}).items()
+        ),
         end_date=date.fromisoformat(data["end_date"]) if "end_date" in data else None,
     )
 

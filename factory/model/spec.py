@@ -39,6 +39,17 @@ def wait_task_id(task: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class RunParam:
+    """A value a person may set when triggering a run (factory/compile/params.py)."""
+
+    name: str
+    type: str  # string, integer, number, boolean, date or enum
+    default: str | int | float | bool
+    description: str | None = None
+    values: tuple[str, ...] = ()  # for enum
+
+
+@dataclass(frozen=True)
 class Task:
     """One container task, with every default already applied."""
 
@@ -88,6 +99,7 @@ class Spec:
     wait_for: Wait | None = None  # an S3 object every task waits for
     max_active_tasks: int | None = None  # None: Airflow's configuration
     timezone: str = "UTC"  # IANA name: of schedule, start_date and end_date
+    params: tuple[RunParam, ...] = ()
     end_date: date | None = None
 
     @property

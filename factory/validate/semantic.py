@@ -12,7 +12,7 @@ from factory.load.yaml import Document
 from factory.model.command import split_command
 from factory.model.spec import RESERVED_TASK_NAMES
 from factory.model.units import MAX_DURATION, MAX_DURATION_TEXT, duration_seconds
-from factory.validate import runs, templates, timezones, waits
+from factory.validate import params, runs, templates, timezones, waits
 from factory.validate.cron import cron_problem
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # other shapes are the schema's to report
@@ -74,6 +74,7 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
     problems.extend(waits.check(spec, own, tasks))
     problems.extend(runs.check(merged, origin, spec, tasks))
     problems.extend(timezones.check(merged, origin))
+    problems.extend(params.check(spec, own, tasks))
     return problems
 
 

@@ -169,3 +169,30 @@ def _dotted(node: nodes.Node) -> str:
     if isinstance(node, nodes.Getattr):
         return f"{_dotted(node.node)}.{node.attr}"
     return "..."
+
+
+def templated_values(tasks: dict[str, dict[str, Any]]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(where, template) of every value Airflow renders in the tasks."""
+    for where, text, _whole in _templated(tasks):
+        yield where, text
+
+
+@functools.lru_cache(maxsize=4096)
+def param_references(text: str) -> tuple[str, ...]:
+    """The run parameters a template reads: `params.x` or `params['x']`."""
+    if "params" not in text or not any(marker in text for marker in _MARKERS):
+        return ()
+    try:
+        tree = _ENV.parse(text)
+    except jinja2.TemplateSyntaxError:
+        return ()  # reported by template_problems
+    names = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if not (isinstance(base, nodes.Name) and base.name == "params"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            names.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            names.append(node.arg.value)
+    return tuple(dict.fromkeys(names))

@@ -16,6 +16,7 @@ import pytest
 from conftest import QUALITY_GATE_FAILED, Bed
 
 from factory.compile.labels import RUN_ID
+from factory.local.api import ApiError
 from factory.local.postgres import PASSWORD, USER, bin_dir
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -145,3 +146,19 @@ def test_a_run_marked_failed_while_a_task_waits_for_its_retry_stays_failed(bed: 
     assert run["state"] == "failed", _states(bed, dag_id, run_id)
     states = _states(bed, dag_id, run_id)
     assert states["flaky"] in ("skipped", "failed") and states["after"] == "skipped", states
+
+
+def test_run_parameters_reach_the_container_and_are_checked_against_their_types(bed: Bed) -> None:
+    """testbed.params: a manual run with params gets them in its env and command; one
+    without gets the defaults; a value of the wrong type is refused by Airflow itself."""
+    asked = bed.run_to_end("testbed.params", "2026-11-20T00:00:00Z", conf={"region": "apac", "since": "2026-11-01"})
+    assert asked["state"] == "success", asked
+    log = bed.api.log("testbed.params", asked["dag_run_id"], "reprocess", 1)
+    assert "reprocessing apac since 2026-11-01, at most 100 rows" in log
+    plain = bed.run_to_end("testbed.params", "2026-11-21T00:00:00Z")
+    log = bed.api.log("testbed.params", plain["dag_run_id"], "reprocess", 1)
+    assert "reprocessing eu since 2024-01-01, at most 100 rows" in log
+    # The trigger is refused, not the run: the form and the REST API check the schema.
+    with pytest.raises(ApiError) as refused:
+        bed.api.trigger("testbed.params", "2026-11-22T00:00:00Z", {"region": "mars"})
+    assert refused.value.status in (400, 422) and "region" in refused.value.body
