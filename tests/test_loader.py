@@ -88,7 +88,9 @@ def test_onprem_parse_gives_docker_tasks_a_cleanup_and_a_verdict_without_the_ama
         assert cleanup[2] == "all_done", f"{dag_id}: cleanup must run whatever happened to the tasks"
         # It is not a leaf, so its result does not decide the run's state; the verdict does.
         assert cleanup_done[:3] == ["EmptyOperator", ["cleanup"], "all_done"]
-        assert verdict[:3] == ["EmptyOperator", sorted(tasks), "all_success"]
+        # A failure step (run_if: one_failed) has no say in it (factory/compile/dag.py).
+        work = sorted(name for name, task in tasks.items() if task[2] != "one_failed")
+        assert verdict[:3] == ["EmptyOperator", work, "all_success"]
         # A teardown would keep a run a person marks failed running (tests/onprem/test_mark_failed.py).
         assert not any(task[3] for task in (cleanup, cleanup_done, verdict, *tasks.values())), dag_id
         assert {t[0] for t in tasks.values()} == {"FactoryDockerOperator"}
@@ -103,7 +105,8 @@ def test_mwaa_parse_gives_ecs_tasks_without_the_docker_provider() -> None:
         _pop_waits(tasks)
         # The verdict after every ECS task: it announces the pipeline's success (its asset).
         verdict = tasks.pop("verdict")
-        assert verdict[:3] == ["EmptyOperator", sorted(tasks), "all_success"], dag_id
+        work = sorted(name for name, task in tasks.items() if task[2] != "one_failed")
+        assert verdict[:3] == ["EmptyOperator", work, "all_success"], dag_id
         assert {t[0] for t in tasks.values()} == {"FactoryEcsRunTaskOperator"}
 
 

@@ -217,6 +217,7 @@ def test_every_example_dag_runs_on_ecs_through_the_scheduler_and_a_celery_worker
             assert states[dag_id] == {
                 "check_volume": "failed",
                 "publish": "upstream_failed",
+                "tell_the_team": "success",  # run_if: one_failed
                 "verdict": "upstream_failed",
             }
         else:
