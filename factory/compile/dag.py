@@ -36,6 +36,12 @@ def _dag_config_defaults() -> dict[str, Any]:
     return {name: getattr(conf, read)(section, key) for name, section, key, read in _CONFIG_DEFAULTS if name in fields}
 
 
+def _dag_arguments(spec: Spec) -> dict[str, Any]:
+    """The configuration's defaults, with what the spec sets itself."""
+    found = _dag_config_defaults()
+    return {**found, "max_active_tasks": spec.max_active_tasks} if spec.max_active_tasks else found
+
+
 @functools.cache  # a parse builds hundreds of DAGs in a handful of zones
 def _zone(name: str) -> Any:
     if name == "UTC":
@@ -62,7 +68,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         default_args={"owner": spec.owner},
         doc_md=doc_md(spec, platform, runtime),
         params=dag_params(spec.params),
-        **{**_dag_config_defaults(), **({"max_active_tasks": spec.max_active_tasks} if spec.max_active_tasks else {})},
+        **_dag_arguments(spec),
     )
     if runtime == "mwaa":
         from factory.compile.mwaa import add_tasks, aws_conn_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from factory.model.units import format_memory
+
 # cpu units -> the memory sizes (MiB) Fargate accepts with it, smallest first.
 _SIZES: dict[int, list[int]] = {
     256: [512, 1024, 2048],
@@ -38,7 +40,7 @@ def fargate_size(cpu: float, memory_mib: int) -> tuple[int, int]:
             if memory >= memory_mib:
                 return units, memory
     raise FargateSizeError(
-        f"no Fargate size has {cpu:g} vCPU and {_mib(memory_mib)}; the largest is 16 vCPU with 120 GiB. "
+        f"no Fargate size has {cpu:g} vCPU and {format_memory(memory_mib)}; the largest is 16 vCPU with 120 GiB. "
         f"Valid sizes: {describe_sizes()}"
     )
 
@@ -54,7 +56,7 @@ def rounding_note(cpu: float, memory_mib: int) -> str | None:
     if units == round(cpu * 1024) and memory == memory_mib:
         return None
     return (
-        f"{cpu:g} vCPU and {_mib(memory_mib)} run as {_vcpus(units)} vCPU and {_mib(memory)}, "
+        f"{cpu:g} vCPU and {format_memory(memory_mib)} run as {_vcpus(units)} vCPU and {format_memory(memory)}, "
         "the smallest Fargate size with at least as much of both"
     )
 
@@ -63,12 +65,8 @@ def _vcpus(units: int) -> str:
     return f"{units / 1024:g}"
 
 
-def _mib(mib: int) -> str:
-    return f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
-
-
 def _memories(memories: list[int]) -> str:
     if len(memories) <= 3:
-        return ", ".join(_mib(m) for m in memories[:-1]) + f" or {_mib(memories[-1])}"
+        return ", ".join(format_memory(m) for m in memories[:-1]) + f" or {format_memory(memories[-1])}"
     step = memories[1] - memories[0]
-    return f"{_mib(memories[0])} to {_mib(memories[-1])} in {_mib(step)} steps"
+    return f"{format_memory(memories[0])} to {format_memory(memories[-1])} in {format_memory(step)} steps"

@@ -4,12 +4,13 @@ type, and every `params.NAME` a template reads declared."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
-from factory.validate import templates
+from factory.validate import templates, waits
 
 _PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "date": (str,)}
 
@@ -62,10 +63,8 @@ def _declaration_problems(spec: Document, name: str, param: dict[str, Any]) -> l
     return []
 
 
-def _reads(own: dict[str, Any], tasks: dict[str, dict[str, Any]]):
+def _reads(own: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> Iterator[tuple[tuple[Any, ...], str]]:
     yield from templates.templated_values(tasks)
-    waits = [(("wait_for", "s3"), own.get("wait_for"))]
-    waits += [(("tasks", n, "wait_for", "s3"), t.get("wait_for")) for n, t in tasks.items()]
-    for where, wait in waits:
-        if isinstance(wait, dict) and isinstance(wait.get("s3"), str):
-            yield where, wait["s3"]
+    for where, _task, wait in waits.locations(own, tasks):
+        if isinstance(wait.get("s3"), str):
+            yield (*where, "s3"), wait["s3"]

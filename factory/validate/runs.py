@@ -6,7 +6,7 @@ from typing import Any
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
-from factory.model.units import MAX_DURATION, MAX_DURATION_TEXT, duration_seconds
+from factory.validate.durations import duration_problem, seconds_of
 
 
 def check(
@@ -41,15 +41,12 @@ def check(
             )
         effective = {k: merged[k] for k in ("retry_backoff", "max_retry_delay", "retry_delay") if k in merged}
         effective.update({k: task[k] for k in ("retry_backoff", "max_retry_delay", "retry_delay") if k in task})
-        ceiling = _seconds(effective.get("max_retry_delay"))
+        ceiling = seconds_of(effective.get("max_retry_delay"))
         if ceiling is None:
             continue
-        if ceiling == 0:
-            report(name, "max_retry_delay", "max_retry_delay must be longer than zero", "duration")
-        elif ceiling > MAX_DURATION.total_seconds():
-            value = effective["max_retry_delay"]
-            message = f"max_retry_delay '{value}' is longer than the {MAX_DURATION_TEXT} a task may wait"
-            report(name, "max_retry_delay", message, "duration")
+        problem = duration_problem("max_retry_delay", effective["max_retry_delay"], what="a task may wait")
+        if problem:
+            report(name, "max_retry_delay", problem, "duration")
         elif effective.get("retry_backoff") != "exponential" and (
             "max_retry_delay" in task or _own_unused(spec, merged, tasks)
         ):
@@ -60,7 +57,7 @@ def check(
                 "retry_backoff",
                 hint="set retry_backoff: exponential beside it, or remove max_retry_delay",
             )
-        elif ceiling < (_seconds(effective.get("retry_delay")) or 300):
+        elif ceiling < (seconds_of(effective.get("retry_delay")) or 300):
             report(
                 name,
                 "max_retry_delay",
@@ -77,12 +74,3 @@ def _own_unused(spec: Document, merged: dict[str, Any], tasks: dict[str, dict[st
     if "max_retry_delay" not in own:
         return False
     return not any(task.get("retry_backoff", merged.get("retry_backoff")) == "exponential" for task in tasks.values())
-
-
-def _seconds(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return duration_seconds(value)
-    except ValueError:
-        return None  # the schema reports the shape

@@ -11,9 +11,9 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.command import split_command
 from factory.model.spec import RESERVED_TASK_NAMES
-from factory.model.units import MAX_DURATION, MAX_DURATION_TEXT, duration_seconds
 from factory.validate import params, runs, templates, timezones, waits
 from factory.validate.cron import cron_problem
+from factory.validate.durations import duration_problem
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # other shapes are the schema's to report
 
@@ -60,7 +60,7 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
             )
         )
     for key in ("timeout", "retry_delay"):
-        problem = _duration_problem(key, merged.get(key))
+        problem = duration_problem(key, merged.get(key))
         if problem:
             problems.append(origin[key].error((key,), problem, rule="duration"))
     # The schema may have failed too: look only at what has the right shape, so every
@@ -76,20 +76,6 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
     problems.extend(timezones.check(merged, origin))
     problems.extend(params.check(spec, own, tasks))
     return problems
-
-
-def _duration_problem(key: str, value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        seconds = duration_seconds(value)
-    except ValueError:
-        return None  # the schema reports the shape
-    if seconds == 0:
-        return f"{key} must be longer than zero"
-    if seconds > MAX_DURATION.total_seconds():
-        return f"{key} '{value}' is longer than the {MAX_DURATION_TEXT} a task may wait or run"
-    return None
 
 
 def _depends_on(task: dict[str, Any]) -> list[str]:
@@ -144,7 +130,7 @@ def _task_problems(spec: Document, name: str, task: dict[str, Any], tasks: dict[
         except ValueError as exc:
             problems.append(spec.error(("tasks", name, "command"), f"cannot split the command: {exc}", rule="command"))
     for key in ("timeout", "retry_delay"):
-        problem = _duration_problem(key, task.get(key))
+        problem = duration_problem(key, task.get(key))
         if problem:
             problems.append(spec.error(("tasks", name, key), problem, rule="duration"))
     return problems

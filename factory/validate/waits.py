@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.spec import RESERVED_TASK_NAMES, wait_task_id
-from factory.model.units import MAX_DURATION, MAX_DURATION_TEXT, duration_seconds
 from factory.validate import templates
+from factory.validate.durations import duration_problem, seconds_of
 
 # The trigger asks S3 this often at most: faster only costs requests.
 MIN_CHECK_EVERY_SECONDS = 5
@@ -20,13 +21,21 @@ def check(spec: Document, own: dict[str, Any], tasks: dict[str, dict[str, Any]])
     `own` is the spec file's own data: a wait is never inherited from a defaults file.
     """
     problems = []
-    waits: list[tuple[tuple[Any, ...], str | None, Any]] = [(("wait_for",), None, own.get("wait_for"))]
+    for where, task, wait in locations(own, tasks):
+        problems.extend(_wait_problems(spec, where, wait))
+        problems.extend(_name_problems(spec, where, task, tasks))
+    return problems
+
+
+def locations(
+    own: dict[str, Any], tasks: dict[str, dict[str, Any]]
+) -> Iterator[tuple[tuple[Any, ...], str | None, dict[str, Any]]]:
+    """(where, the task that waits or None for the pipeline, the wait) of each wait."""
+    waits = [(("wait_for",), None, own.get("wait_for"))]
     waits += [(("tasks", name, "wait_for"), name, task.get("wait_for")) for name, task in tasks.items()]
     for where, task, wait in waits:
         if isinstance(wait, dict):
-            problems.extend(_wait_problems(spec, where, wait))
-            problems.extend(_name_problems(spec, where, task, tasks))
-    return problems
+            yield where, task, wait
 
 
 def _wait_problems(spec: Document, where: tuple[Any, ...], wait: dict[str, Any]) -> list[Diagnostic]:
@@ -35,25 +44,12 @@ def _wait_problems(spec: Document, where: tuple[Any, ...], wait: dict[str, Any])
     if isinstance(url, str):
         for message, hint in templates.template_problems(url):
             problems.append(spec.error((*where, "s3"), message, rule="template", hint=hint))
-    seconds = {}
+    seconds = {key: seconds_of(wait.get(key)) for key in ("timeout", "check_every")}
     for key in ("timeout", "check_every"):
-        value = wait.get(key)
-        if not isinstance(value, str):
-            continue
-        try:
-            seconds[key] = duration_seconds(value)
-        except ValueError:
-            continue  # the schema reports the shape
-        if seconds[key] > MAX_DURATION.total_seconds():
-            problems.append(
-                spec.error(
-                    (*where, key),
-                    f"{key} '{value}' is longer than the {MAX_DURATION_TEXT} a wait may take",
-                    rule="duration",
-                )
-            )
-    if seconds.get("timeout") == 0:
-        problems.append(spec.error((*where, "timeout"), "timeout must be longer than zero", rule="duration"))
+        problem = duration_problem(key, wait.get(key), what="a wait may take")
+        # A zero check_every is reported below, as shorter than the shortest.
+        if problem and not (key == "check_every" and seconds[key] == 0):
+            problems.append(spec.error((*where, key), problem, rule="duration"))
     every = seconds.get("check_every")
     if every is not None and every < MIN_CHECK_EVERY_SECONDS:
         problems.append(
