@@ -4,26 +4,18 @@ with params on the real deployment: tests/deployment/test_runs.py (testbed.param
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from spec_projects import compiled, spec_project
 
-from factory.check import SpecChecker
 from factory.lint import lint_paths
 from factory.load.layout import Project
-from factory.read import Reader
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _project(tmp_path: Path, params: str, command: str = "[run]") -> Project:
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    (tmp_path / "specs").mkdir()
-    shutil.copy2(REPO / "specs" / "_platform.yaml", tmp_path / "specs")
     body = f"description: d\nowner: o\nstart_date: 2024-01-01\nparams:\n{params}tasks:\n  a:\n"
-    (tmp_path / "specs" / "s.yaml").write_text(body + f'    image: "busybox:1"\n    command: {command}\n')
-    return Project.at(tmp_path)
+    return spec_project(tmp_path, {"s.yaml": body + f'    image: "busybox:1"\n    command: {command}\n'})
 
 
 def _errors(tmp_path: Path, params: str, command: str = "[run]") -> list[str]:
@@ -74,8 +66,6 @@ def test_a_bad_parameter_or_reference_is_an_error_at_its_line(
 
 @pytest.mark.parametrize("runtime", ["onprem", "mwaa"])
 def test_parameters_are_airflow_params_the_trigger_form_shows(tmp_path: Path, runtime: str) -> None:
-    from factory.compile.dag import build_dag
-
     params = (
         "  region: {type: enum, values: [eu, us], default: eu, description: Which region}\n"
         "  since: {type: date, default: '2024-01-01'}\n"
@@ -83,11 +73,7 @@ def test_parameters_are_airflow_params_the_trigger_form_shows(tmp_path: Path, ru
         "  dry: {type: boolean, default: false}\n"
     )
     project = _project(tmp_path, params, '[run, "{{ params.region }}", "{{ params.since }}"]')
-    checker = SpecChecker.for_runtime(Reader(project), runtime)
-    models, errors = checker.check_all(project.spec_files())
-    assert errors == {}
-    (spec,) = models.values()
-    dag = build_dag(spec, checker.platform, runtime)
+    dag = compiled(project, runtime)[0]["s"]
     schemas = {name: dag.params.get_param(name).schema for name in ("region", "since", "limit", "dry")}
     assert schemas == {
         "region": {"type": "string", "enum": ["eu", "us"]},

@@ -6,29 +6,22 @@ deployment is in tests/deployment/test_pipelines_run_after.py (testbed.flaky).""
 from __future__ import annotations
 
 import logging
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from spec_projects import compiled, spec_project
 
-from factory.check import SpecChecker
 from factory.lint import lint_paths
 from factory.load.layout import Project
-from factory.read import Reader
 
-REPO = Path(__file__).resolve().parents[1]
 TASKS = 'tasks:\n  load:\n    image: "busybox:1"\n  report:\n    image: "busybox:1"\n    depends_on: [load]\n'
 
 
 def _project(tmp_path: Path, body: str, defaults: str = "") -> Project:
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    (tmp_path / "specs").mkdir()
-    shutil.copy2(REPO / "specs" / "_platform.yaml", tmp_path / "specs")
-    (tmp_path / "specs" / "_defaults.yaml").write_text(f"owner: o\nstart_date: 2024-01-01\n{defaults}")
-    (tmp_path / "specs" / "s.yaml").write_text(f"description: d\n{body}")
-    return Project.at(tmp_path)
+    defaults = f"owner: o\nstart_date: 2024-01-01\n{defaults}"
+    return spec_project(tmp_path, {"_defaults.yaml": defaults, "s.yaml": f"description: d\n{body}"})
 
 
 def _errors(tmp_path: Path, body: str, defaults: str = "") -> list[str]:
@@ -70,14 +63,7 @@ def test_a_team_default_backoff_ceiling_is_no_error_for_a_spec_that_backs_off_fi
 
 
 def _dag(tmp_path: Path, body: str, runtime: str, defaults: str = ""):
-    from factory.compile.dag import build_dag
-
-    project = _project(tmp_path, body, defaults)
-    checker = SpecChecker.for_runtime(Reader(project), runtime)
-    models, errors = checker.check_all(project.spec_files())
-    assert errors == {}
-    (spec,) = models.values()
-    return build_dag(spec, checker.platform, runtime)
+    return compiled(_project(tmp_path, body, defaults), runtime)[0]["s"]
 
 
 @pytest.mark.parametrize("runtime", ["onprem", "mwaa"])

@@ -5,29 +5,22 @@ serialized DAG: computed, not waited for)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from spec_projects import compiled, spec_project
 
-from factory.check import SpecChecker
 from factory.lint import lint_paths
 from factory.load.layout import Project
-from factory.read import Reader
 
-REPO = Path(__file__).resolve().parents[1]
 TASKS = 'tasks:\n  a:\n    image: "busybox:1"\n'
 JAN = "start_date: 2026-01-01\n"
 
 
 def _project(tmp_path: Path, body: str, defaults: str = "") -> Project:
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    (tmp_path / "specs").mkdir()
-    shutil.copy2(REPO / "specs" / "_platform.yaml", tmp_path / "specs")
-    (tmp_path / "specs" / "_defaults.yaml").write_text(f"owner: o\n{defaults}")
-    (tmp_path / "specs" / "s.yaml").write_text(f"description: d\n{body}{TASKS}")
-    return Project.at(tmp_path)
+    files = {"_defaults.yaml": f"owner: o\n{defaults}", "s.yaml": f"description: d\n{body}{TASKS}"}
+    return spec_project(tmp_path, files)
 
 
 def _errors(tmp_path: Path, body: str, defaults: str = "") -> list[str]:
@@ -70,14 +63,7 @@ def _scheduler_timetable(tmp_path: Path, body: str, defaults: str = ""):
     """The DAG's timetable as the scheduler holds it: from the serialized DAG."""
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from factory.compile.dag import build_dag
-
-    project = _project(tmp_path, body, defaults)
-    checker = SpecChecker.for_runtime(Reader(project), "onprem")
-    models, errors = checker.check_all(project.spec_files())
-    assert errors == {}
-    (spec,) = models.values()
-    dag = build_dag(spec, checker.platform, "onprem")
+    dag = compiled(_project(tmp_path, body, defaults), "onprem")[0]["s"]
     return DagSerialization.from_dict(DagSerialization.to_dict(dag)), dag
 
 
@@ -116,13 +102,8 @@ def test_an_autumn_change_and_a_clock_beside_after(tmp_path: Path) -> None:
     (project.specs_dir / "s.yaml").write_text(f"description: upstream\nstart_date: 2026-01-01\n{TASKS}")
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from factory.compile.dag import build_dag
-
-    checker = SpecChecker.for_runtime(Reader(project), "onprem")
-    models, errors = checker.check_all(project.spec_files())
-    assert errors == {}
-    (spec,) = [m for m in models.values() if m.dag_id == "t"]
-    serialized = DagSerialization.from_dict(DagSerialization.to_dict(build_dag(spec, checker.platform, "onprem")))
+    dag = compiled(project, "onprem")[0]["t"]
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     clock = serialized.timetable.timetable  # AssetOrTimeSchedule's time half
     from airflow.timetables.base import DataInterval
 

@@ -5,28 +5,21 @@ real S3 server, run on the test bed (tests/deployment/test_waits_on_s3.py)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from spec_projects import compiled, spec_project
 
-from factory.check import SpecChecker
 from factory.lint import lint_paths
 from factory.load.layout import Project
-from factory.read import Reader
 
-REPO = Path(__file__).resolve().parents[1]
 TASKS = 'tasks:\n  load:\n    image: "busybox:1"\n  report:\n    image: "busybox:1"\n    depends_on: [load]\n'
 DROP = "s3://partner-drop/{{ ds }}/_SUCCESS"
 
 
 def _project(tmp_path: Path, body: str, defaults: str = "") -> Project:
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    (tmp_path / "specs").mkdir()
-    shutil.copy2(REPO / "specs" / "_platform.yaml", tmp_path / "specs")
-    (tmp_path / "specs" / "_defaults.yaml").write_text(f"owner: o\nstart_date: 2024-01-01\n{defaults}")
-    (tmp_path / "specs" / "drop.yaml").write_text(f"description: d\n{body}")
-    return Project.at(tmp_path)
+    defaults = f"owner: o\nstart_date: 2024-01-01\n{defaults}"
+    return spec_project(tmp_path, {"_defaults.yaml": defaults, "drop.yaml": f"description: d\n{body}"})
 
 
 def _errors(tmp_path: Path, body: str, defaults: str = "") -> list[str]:
@@ -93,14 +86,8 @@ def test_a_wait_is_not_a_team_default(tmp_path: Path) -> None:
 
 
 def _dag(tmp_path: Path, body: str, runtime: str):
-    from factory.compile.dag import build_dag
-
-    project = _project(tmp_path, body)
-    checker = SpecChecker.for_runtime(Reader(project), runtime)
-    models, errors = checker.check_all(project.spec_files())
-    assert errors == {}
-    (spec,) = models.values()
-    return build_dag(spec, checker.platform, runtime), checker.platform
+    dags, platform = compiled(_project(tmp_path, body), runtime)
+    return dags["drop"], platform
 
 
 @pytest.mark.parametrize("runtime", ["onprem", "mwaa"])
