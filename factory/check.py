@@ -10,6 +10,7 @@ from pathlib import Path
 
 from factory.cache import SpecCache, default_dir
 from factory.compile import UnknownRuntimeError, detect_runtime
+from factory.compile.notify import missing_package as notify_missing_package
 from factory.compile.waits import missing_packages as waits_missing_packages
 from factory.diagnostics import Diagnostic, SpecError
 from factory.lint import runtime_limits
@@ -74,11 +75,31 @@ class SpecChecker:
             if document is None:  # the file changed since it was read
                 raise SpecError([Diagnostic(spec.path, 0, 0, message, "wait_for", hint=hint)])
             raise SpecError([document.error(where, message, key=True, rule="wait_for", hint=hint) for where in waits])
+        self._check_notify_packages(path, spec)
         if self.runtime == "mwaa":
             errors = [d for d in runtime_limits(spec, self.platform) if d.severity == "error"]
             if errors:
                 raise SpecError(errors)
         return spec
+
+    def _check_notify_packages(self, path: Path, spec: Spec) -> None:
+        """A notify target this Airflow cannot reach (Slack without its provider) is an
+        error of the spec, where the target is written; the other specs still load."""
+        missing = [(i, n) for i, n in enumerate(spec.notify) if notify_missing_package(n.target)]
+        if not missing:
+            return
+        document = self.reader.document(path)
+        problems = []
+        for index, item in missing:
+            package = notify_missing_package(item.target)
+            message = f"{item.target} notifications need {package}, which this Airflow ({self.runtime}) does not have"
+            hint = "the platform team installs it beside Airflow; until then, tell this target another way"
+            where = ("notify", index, item.target)
+            if document is None or not _own_key(document, "notify"):  # from a _defaults.yaml, or changed
+                problems.append(Diagnostic(spec.path, 0, 0, message, "notify", hint=hint))
+            else:
+                problems.append(document.error(where, message, key=True, rule="notify", hint=hint))
+        raise SpecError(problems)
 
     def check_all(self, paths: list[Path]) -> tuple[dict[Path, Spec], dict[Path, list[Diagnostic]]]:
         """Every spec's model, or its problems: its own, then those across specs (what it
@@ -99,3 +120,8 @@ class SpecChecker:
     def save_cache(self) -> None:
         if self.reader.cache is not None:
             self.reader.cache.save()
+
+
+def _own_key(document: object, key: str) -> bool:
+    data = getattr(document, "data", None)
+    return isinstance(data, dict) and key in data

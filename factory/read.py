@@ -15,9 +15,9 @@ from factory.diagnostics import Diagnostic, SpecError
 from factory.load.layout import Project, name_problems
 from factory.load.yaml import Document, decode, parse, read_bytes
 from factory.model.build import build_platform, build_spec
-from factory.model.platform import OnpremPlatform, Platform
+from factory.model.platform import Platform
 from factory.model.spec import Spec
-from factory.validate import policy, schema, semantic
+from factory.validate import notify, policy, schema, semantic
 
 
 class Reader:
@@ -109,10 +109,10 @@ class Reader:
             merged.update(doc.data)
             origin.update(dict.fromkeys(doc.data, doc))
             problems.extend(semantic.check(merged, origin, doc))
+            platform, platform_name = self._policy(), self.name(self.project.platform_file)
             if isinstance(merged.get("tasks"), dict):
-                problems.extend(
-                    policy.check(merged["tasks"], doc, self._policy(), self.name(self.project.platform_file))
-                )
+                problems.extend(policy.check(merged["tasks"], doc, platform.onprem, platform_name))
+            problems.extend(notify.check(merged, origin, platform.notifications, platform_name))
         if problems:
             raise SpecError(sorted(problems, key=lambda d: (d.path != rel, d.path, d.line, d.column)))
         return merged
@@ -138,10 +138,11 @@ class Reader:
             raise self._platform
         return self._platform
 
-    def _policy(self) -> OnpremPlatform:
-        """The platform's limits on specs. A broken platform file is reported on its own
-        (no spec compiles then); its specs are still held to the default limits."""
+    def _policy(self) -> Platform:
+        """The platform's limits on specs (network modes, notification targets). A broken
+        platform file is reported on its own (no spec compiles then); its specs are still
+        held to the default limits."""
         try:
-            return self.read_platform().onprem
+            return self.read_platform()
         except SpecError:
-            return OnpremPlatform()
+            return Platform()

@@ -93,3 +93,22 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) for the session, keeping what it is sent: tests/notify_sinks.py."""
+    from notify_sinks import smtp_sink
+
+    with smtp_sink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def sns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """moto's SNS (and SQS, to read what a topic sends) in a process of its own: nothing
+    real serves SNS offline. tests/notify_sinks.py."""
+    from notify_sinks import moto_process
+
+    with moto_process(tmp_path_factory.mktemp("sns") / "moto.log") as server:
+        yield server

@@ -44,6 +44,10 @@ _EXTRA_FIELDS = (
     "poke_interval",
     "on_timeout",
     "deferrable",
+    # Who is told of what (factory/compile/notify.py).
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_success_callback",
 )
 
 # Shown only when a spec changed them.
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         }
     if spec.waits_for:
         picture["schedule"] = _schedule_text(spec)
+    if spec.notify:  # as the spec (or its _defaults.yaml) says; the tasks show their callbacks
+        picture["notify"] = [{n.target: n.address, "when": list(n.events)} for n in spec.notify]
     print(yaml.dump(picture, Dumper=_dumper(yaml), sort_keys=False, width=110), end="")
     return 0
 

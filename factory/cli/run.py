@@ -121,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
     for wait in (spec.wait_for, *(task.wait_for for task in spec.tasks)):
         if wait:
             out.line(f"   waits up to {wait.timeout} for {wait.url} (--no-wait starts the tasks at once)")
+    if spec.notify:
+        # A try on one's own machine must not page the team.
+        told = ", ".join(f"{n.target} {n.address}" for n in spec.notify)
+        out.line(f"   tells nobody: a factory run does not notify ({told} in a deployment)")
+        spec = dataclasses.replace(spec, notify=())
     with _airflow_output_to(None if args.verbose else log_file):
         result = _run_dag(spec, platform, docker_url, out, args.variables, args.connections)
     return _summarise(result, out, None if args.verbose else log_file)

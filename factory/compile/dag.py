@@ -6,7 +6,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from factory.compile import assets, waits
+from factory.compile import assets, notify, waits
 from factory.compile.airflow_compat import DAG, EmptyOperator
 from factory.compile.docs import doc_md
 from factory.compile.params import dag_params
@@ -65,7 +65,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
         tags=[*spec.tags, f"runtime:{runtime}"],
-        default_args={"owner": spec.owner},
+        default_args={"owner": spec.owner, **notify.task_callbacks(spec, platform)},
         doc_md=doc_md(spec, platform, runtime),
         params=dag_params(spec.params),
         **_dag_arguments(spec),
@@ -88,6 +88,11 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
     # after a failure (run_if: one_failed) is skipped in a good run: it has no say.
     work = [operators[t.name] for t in spec.tasks if t.run_if not in FAILURE_HANDLERS]
     work >> EmptyOperator(
-        task_id=VERDICT_TASK, dag=dag, trigger_rule="all_success", outlets=assets.outlets((spec.dag_id,))
+        task_id=VERDICT_TASK,
+        dag=dag,
+        trigger_rule="all_success",
+        outlets=assets.outlets((spec.dag_id,)),
+        # Told of the run's success (and recovery), and never of its own "failure".
+        **notify.verdict_callbacks(spec, platform),
     )
     return dag

@@ -16,8 +16,13 @@ from factory.model.units import format_memory
 SPECS_FOLDER = "specs"
 
 
+def spec_file(spec: Spec) -> str:
+    """The spec's path in the repository, as people know it (specs/sales/daily_rollup.yaml)."""
+    return f"{SPECS_FOLDER}/{spec.dag_id.replace('.', '/')}.yaml"
+
+
 def doc_md(spec: Spec, platform: Platform, runtime: str) -> str:
-    path = f"{SPECS_FOLDER}/{spec.dag_id.replace('.', '/')}.yaml"
+    path = spec_file(spec)
     where = f"[`{path}`]({platform.spec_link.replace('{path}', path)})" if platform.spec_link else f"`{path}`"
     lines = [
         _text(spec.description),
@@ -26,6 +31,7 @@ def doc_md(spec: Spec, platform: Platform, runtime: str) -> str:
         f"- **Spec:** {where}",
         f"- **Runs:** {_when(spec)}",
         f"- **Runtime:** {runtime}, built by factory {__version__}",
+        *([f"- **Tells:** {_told(spec)}"] if spec.notify else []),
         "",
         "| Task | Image | CPU | Memory | After |",
         "|---|---|---|---|---|",
@@ -43,6 +49,10 @@ def _when(spec: Spec) -> str:
     if spec.wait_for:
         clock += f"; first waits up to {spec.wait_for.timeout} for `{spec.wait_for.url}`"
     return clock
+
+
+def _told(spec: Spec) -> str:
+    return "; ".join(f"{n.target} `{n.address}` of {', '.join(n.events)}" for n in spec.notify)
 
 
 def _row(task: Task, runtime: str, platform: Platform) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from factory.compile import labels
 from factory.compile.airflow_compat import EmptyOperator
+from factory.compile.notify import NO_CALLBACKS
 from factory.compile.task_args import operator_args
 from factory.model import Platform, Spec
 from factory.model.spec import CLEANUP_DONE_TASK, CLEANUP_TASK
@@ -71,12 +72,13 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
         retries=1,
         retry_delay=timedelta(seconds=30),
         execution_timeout=timedelta(minutes=10),
+        **NO_CALLBACKS,  # housekeeping: the spec's notify is about its own work
     )
     work >> cleanup
     # Airflow takes a run's state from its leaves. The cleanup's failure must not fail
     # a night whose work succeeded, so it is not a leaf: this task, which the scheduler
     # completes without a worker, is.
-    cleanup >> EmptyOperator(task_id=CLEANUP_DONE_TASK, dag=dag, trigger_rule="all_done")
+    cleanup >> EmptyOperator(task_id=CLEANUP_DONE_TASK, dag=dag, trigger_rule="all_done", **NO_CALLBACKS)
     # And the work's failure must fail the run although the cleanup after it succeeded:
     # the verdict after the work, which every runtime has (factory/compile/dag.py).
     return operators

@@ -6,12 +6,14 @@ from datetime import date
 from typing import Any
 
 from factory.model.command import split_command
-from factory.model.platform import MwaaPlatform, OnpremPlatform, Platform
+from factory.model.platform import MwaaPlatform, Notifications, OnpremPlatform, Platform
 from factory.model.spec import (
     DEFAULT_CHECK_EVERY,
     DEFAULT_CPU,
     DEFAULT_MEMORY_MIB,
     DEFAULT_RETRY_DELAY,
+    NOTIFY_TARGETS,
+    Notify,
     RunParam,
     Spec,
     Task,
@@ -55,7 +57,13 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
             for name, p in data.get("params", {}).items()
         ),
         end_date=date.fromisoformat(data["end_date"]) if "end_date" in data else None,
+        notify=tuple(_build_notify(item) for item in data.get("notify", ())),
     )
+
+
+def _build_notify(item: dict[str, Any]) -> Notify:
+    target = next(key for key in NOTIFY_TARGETS if key in item)
+    return Notify(target, item[target], tuple(item.get("when", ("failure",))))
 
 
 def _build_wait(data: dict[str, Any] | None) -> Wait | None:
@@ -119,4 +127,18 @@ def build_platform(data: dict[str, Any]) -> Platform:
                 tuple(sorted(item.items())) for item in fields["capacity_provider_strategy"]
             )
         mwaa = MwaaPlatform(**fields)
-    return Platform(onprem=onprem, mwaa=mwaa, spec_link=data.get("spec_link"))
+    return Platform(onprem=onprem, mwaa=mwaa, spec_link=data.get("spec_link"), notifications=_build_notifications(data))
+
+
+def _build_notifications(data: dict[str, Any]) -> Notifications:
+    block = data.get("notifications", {})
+    email, sns, slack = block.get("email"), block.get("sns"), block.get("slack")
+    return Notifications(
+        email=email is not None,
+        smtp_conn_id=(email or {}).get("conn_id", "smtp_default"),
+        email_from=(email or {}).get("from"),
+        sns=sns is not None,
+        sns_conn_id=(sns or {}).get("aws_conn_id", "aws_default"),
+        slack=slack is not None,
+        slack_conn_id=(slack or {}).get("conn_id", "slack_api_default"),
+    )

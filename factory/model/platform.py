@@ -33,7 +33,24 @@ class MwaaPlatform:
 
 
 @dataclass(frozen=True)
+class Notifications:
+    """How notify targets are reached; a kind not set up (False) may not be used."""
+
+    email: bool = False
+    smtp_conn_id: str = "smtp_default"
+    email_from: str | None = None
+    sns: bool = False
+    sns_conn_id: str = "aws_default"
+    slack: bool = False
+    slack_conn_id: str = "slack_api_default"
+
+    def enabled(self, target: str) -> bool:
+        return bool(getattr(self, target))
+
+
+@dataclass(frozen=True)
 class Platform:
     onprem: OnpremPlatform = field(default_factory=OnpremPlatform)
     mwaa: MwaaPlatform | None = None  # None: the platform file has no mwaa block
     spec_link: str | None = None  # a URL with {path}: the UI's link to each spec file
+    notifications: Notifications = field(default_factory=Notifications)

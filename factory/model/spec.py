@@ -38,6 +38,20 @@ def wait_task_id(task: str | None) -> str:
     return WAIT_TASK if task is None else f"{WAIT_TASK}_{task}"
 
 
+# What a notify target can be told of (factory/compile/notify.py).
+NOTIFY_EVENTS = ("failure", "retry", "success", "recovery")
+NOTIFY_TARGETS = ("email", "sns", "slack")
+
+
+@dataclass(frozen=True)
+class Notify:
+    """One target to tell about a pipeline's runs, and the events it is told of."""
+
+    target: str  # email, sns or slack
+    address: str  # the email address, topic ARN or #channel
+    events: tuple[str, ...] = ("failure",)
+
+
 @dataclass(frozen=True)
 class RunParam:
     """A value a person may set when triggering a run (factory/compile/params.py)."""
@@ -101,6 +115,7 @@ class Spec:
     timezone: str = "UTC"  # IANA name: of schedule, start_date and end_date
     params: tuple[RunParam, ...] = ()
     end_date: date | None = None
+    notify: tuple[Notify, ...] = ()
 
     @property
     def waits_for(self) -> tuple[str, ...]:

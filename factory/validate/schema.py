@@ -143,6 +143,13 @@ def _described(schema: Any) -> str:
     return schema.get("description", "") if isinstance(schema, dict) else ""
 
 
+def _one_key_of(schema: Any) -> list[str]:
+    """The keys of a oneOf whose every alternative is just {"required": [key]}, or []."""
+    alternatives = schema.get("oneOf", []) if isinstance(schema, dict) else []
+    keys = [alt["required"][0] for alt in alternatives if list(alt) == ["required"] and len(alt["required"]) == 1]
+    return keys if alternatives and len(keys) == len(alternatives) else []
+
+
 def _diagnose(doc: Document, error: Any) -> Diagnostic:
     path = tuple(error.absolute_path)
     rule = "/".join(str(p) for p in error.absolute_schema_path)
@@ -153,13 +160,29 @@ def _diagnose(doc: Document, error: Any) -> Diagnostic:
         allowed = sorted(error.schema.get("properties", {}))
         extras = [k for k in value if k not in allowed]
         key = extras[0] if extras else "?"
+        where = f" in {_what(path)}" if path else ""
+        written = _written(doc, (*path, key), key=True)
+        if written and written != key and written.lower() in _YAML_BOOLEANS:
+            # YAML 1.1 reads a key such as on or yes as a boolean (the loader keeps its text).
+            hint = f"YAML reads {written} as {key}; allowed keys: {', '.join(allowed)}"
+            return doc.error((*path, key), f"unknown key '{written}'{where}", key=True, rule=rule, hint=hint)
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-        where = f" in {_what(path)}" if path else ""
         return doc.error((*path, key), f"unknown key '{key}'{where}", key=True, rule=rule, hint=hint)
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return doc.error(path, f"{_what(path)} is missing the required key '{missing}'", rule=rule)
+    choice = _one_key_of(error.schema) if kind == "oneOf" and isinstance(value, dict) else None
+    if choice:
+        # Alternatives that each require one key (a notify item's email, sns or slack).
+        given = [key for key in choice if key in value]
+        has = "has none" if not given else f"has {' and '.join(given)}"
+        return doc.error(
+            path,
+            f"{_what(path)} needs exactly one of {', '.join(choice)}: it {has}",
+            rule=rule,
+            hint=_described(error.schema),
+        )
     if kind in ("oneOf", "anyOf") and _fits_a_type(value, error.schema):
         # The value has a fitting type but fits no alternative: say what is expected.
         return doc.error(path, f"{_what(path)}: '{value}' is not valid", rule=rule, hint=_described(error.schema))
@@ -197,6 +220,7 @@ def _diagnose(doc: Document, error: Any) -> Diagnostic:
     return doc.error(path, f"{_what(path)}: {error.message}", rule=rule)
 
 
+_YAML_BOOLEANS = {"on", "off", "yes", "no", "y", "n", "true", "false"}
 _ENV_NAME = "letters, digits and underscores, not starting with a digit"
 _NAME_RULES = {
     "tasks": "task names are letters, digits and underscores, starting with a letter (at most 64)",
@@ -205,11 +229,12 @@ _NAME_RULES = {
 }
 
 
-def _written(doc: Document, path: tuple[Any, ...]) -> str:
-    """The plain scalar at `path` as the file spells it ("NO", "1.50"), or "" if unclear."""
-    line, column = doc.mark(path)
+def _written(doc: Document, path: tuple[Any, ...], key: bool = False) -> str:
+    """The plain scalar at `path` (or its key) as the file spells it ("NO", "1.50"), or "" if unclear."""
+    line, column = doc.mark(path, key=key)
     lines = doc.text.splitlines()
     if not 0 < line <= len(lines):
         return ""
-    match = re.match(r"[^\s,\]\}#'\"]+", lines[line - 1][column - 1 :])
+    stop = r"[^\s,\]\}#'\":]+" if key else r"[^\s,\]\}#'\"]+"  # a key ends at its colon
+    match = re.match(stop, lines[line - 1][column - 1 :])
     return match.group(0) if match else ""

@@ -7,10 +7,12 @@ code as `factory up`. Tasks run containers on this machine's real Docker engine.
 
 The deployment serves a copy of the repository's specs/, schemas/ and dags/ plus the
 specs in tests/deployment/specs/, so tests can break and fix specs freely. The platform's
-AWS connection points at a real S3 server (SeaweedFS), where the specs' waits look. One
-deployment runs at a time (two would share two cores): asking for the other executor
-stops the first. Nothing here is a stand-in: what the tests read comes from Airflow's
-REST API, its task logs, the Docker engine and the PostgreSQL database.
+AWS connection points at a real S3 server (SeaweedFS), where the specs' waits look, and
+its SMTP connection at a real SMTP server (aiosmtpd). One deployment runs at a time (two
+would share two cores): asking for the other executor stops the first. Nothing here is a
+stand-in but SNS, which is moto's (in its own process; nothing real serves SNS offline):
+what the tests read comes from Airflow's REST API, its task logs, the Docker engine, the
+PostgreSQL database and the mail the SMTP server received.
 """
 
 from __future__ import annotations
@@ -86,10 +88,12 @@ class Bed:
 class Beds:
     """At most one deployment at a time, started on first use, for the whole session."""
 
-    def __init__(self, root: Path, slot: Any, s3: Any) -> None:
+    def __init__(self, root: Path, slot: Any, s3: Any, smtp: Any, moto: Any) -> None:
         self.root = root
         self.slot = slot  # tests/conftest.py's DeploymentSlot
         self.s3 = s3  # tests/seaweedfs.py's S3Server: where the specs' waits look
+        self.smtp = smtp  # tests/notify_sinks.py's SmtpSink: where the specs' mail goes
+        self.moto = moto  # tests/notify_sinks.py's MotoProcess: the specs' SNS topics
         self.current: Bed | None = None
         self.executor: str | None = None
 
@@ -109,9 +113,13 @@ class Beds:
             executor=executor,
             api_port=free_port(),
             parse_interval=PARSE_INTERVAL,
-            # The platform's AWS connection (specs/_platform.yaml: aws_default) reaches
-            # the real S3 server, as a production one reaches S3.
-            extra_env={"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(self.s3.connection())},
+            extra_env={
+                # The platform's AWS connection (specs/_platform.yaml: aws_default) reaches
+                # the real S3 server, as a production one reaches S3; its SNS, moto's.
+                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(self._aws_connection()),
+                # The platform's SMTP connection (notifications.email) reaches the sink.
+                "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(self.smtp.connection()),
+            },
         )
         try:
             deployment.start()
@@ -125,6 +133,11 @@ class Beds:
         self.current, self.executor = bed, executor
         return bed
 
+    def _aws_connection(self) -> dict[str, Any]:
+        connection = self.s3.connection()
+        connection["extra"]["service_config"] = {"sns": {"endpoint_url": self.moto.endpoint}}
+        return connection
+
     def close(self) -> None:
         if self.current is not None:
             self.current.deployment.stop()
@@ -136,14 +149,16 @@ class Beds:
 
 
 @pytest.fixture(scope="session")
-def beds(docker_engine: docker.APIClient, deployment_slot: Any, s3_server: Any) -> Iterator[Beds]:
+def beds(
+    docker_engine: docker.APIClient, deployment_slot: Any, s3_server: Any, smtp_server: Any, sns_server: Any
+) -> Iterator[Beds]:
     for tool in ("redis-server", "runuser"):
         if not shutil.which(tool):
             _need(f"{tool} is not installed; run scripts/setup")
     # Not pytest's tmp_path: its folders are private to root, and PostgreSQL runs as its own user.
     root = Path(tempfile.mkdtemp(prefix="factory-testbed-"))
     root.chmod(0o755)
-    manager = Beds(root, deployment_slot, s3_server)
+    manager = Beds(root, deployment_slot, s3_server, smtp_server, sns_server)
     yield manager
     manager.close()
     shutil.rmtree(root, ignore_errors=True)

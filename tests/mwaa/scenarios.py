@@ -299,6 +299,25 @@ def check_non_zero_exit_fails_with_log_tail(outcome: Outcome) -> None:
     assert "load: chunk 11 of 30" not in tail
 
 
+def check_failure_notified(outcome: Outcome, mails: list[Any], published: list[dict[str, str]]) -> None:
+    """checks.exit_code's failure told its email and SNS targets (through this Airflow's
+    smtp and amazon providers), with the container's last CloudWatch lines. `mails` and
+    `published` hold every version's: this run's are those naming its run id."""
+    from notify_sinks import text_of
+
+    run = outcome.batch1.runs[2]
+    subject = "[factory] checks.exit_code: task load failed"
+    bodies = [text_of(m) for m in mails if m["Subject"] == subject]
+    bodies += [p["Message"] for p in published if p["Subject"] == subject]
+    ours = [body for body in bodies if f"Run: {run.run_id}" in body.splitlines()]
+    assert len(ours) == 2, (len(bodies), run.log[-3000:])
+    for body in ours:
+        assert "Pipeline: checks.exit_code (specs/checks/exit_code.yaml)" in body
+        assert "Task: load (try 1 of 1)" in body
+        assert "/dags/checks.exit_code/" in next(line for line in body.splitlines() if line.startswith("Log: "))
+        assert "ERROR: table orders is locked" in body  # the container's last line, from CloudWatch
+
+
 def check_timeout_stops_ecs_task(outcome: Outcome, ecs: EcsSimulator) -> None:
     from airflow.providers.amazon.aws.utils.identifiers import generate_uuid
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -26,6 +26,7 @@ import mwaa_venvs
 import pytest
 import scenarios
 from aws_harness import REPO, AwsWorld, EcsSimulator, mwaa_project
+from notify_sinks import received
 
 from factory.load.layout import Project
 
@@ -171,10 +172,22 @@ OutcomeFor = Callable[[str], tuple[scenarios.Outcome, scenarios.Days]]
 
 
 @pytest.fixture(scope="module")
+def alerts(aws: AwsWorld) -> Iterator[tuple[Any, str]]:
+    """Where checks.exit_code's notify goes: a real SMTP server (aiosmtpd), and its SNS
+    topic in moto with an SQS queue subscribed (nothing real serves SNS offline)."""
+    from notify_sinks import smtp_sink, topic_with_queue
+
+    _, queue = topic_with_queue(aws.client, "checks-alerts")
+    with smtp_sink() as sink:
+        yield sink, queue
+
+
+@pytest.fixture(scope="module")
 def outcome_for(
     venvs: dict[str, mwaa_venvs.MwaaVenv],
     aws: AwsWorld,
     ecs: EcsSimulator,
+    alerts: tuple[Any, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> OutcomeFor:
     """Runs the scenarios in one version's Airflow when a test first asks for it."""
@@ -185,6 +198,8 @@ def outcome_for(
         if version not in done:
             home = tmp_path_factory.mktemp(f"airflow-{version}")
             env = migrate(venvs[version], home)
+            # The platform file's notifications.email connection, to the SMTP server.
+            env["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(alerts[0].connection())
             # Each Airflow gets its own days: its runs, and so its ECS startedBy, are its own.
             days = scenarios.Days(date(2024, 6 + RUN_VERSIONS.index(version), 1))
             outcome = scenarios.run_scenarios(venvs[version].python, env, home / "airflow.db", aws, ecs, project, days)
@@ -195,7 +210,9 @@ def outcome_for(
 
 
 @pytest.mark.parametrize("version", RUN_VERSIONS)
-def test_specs_run_on_mwaa_provider(version: str, outcome_for: OutcomeFor, aws: AwsWorld, ecs: EcsSimulator) -> None:
+def test_specs_run_on_mwaa_provider(
+    version: str, outcome_for: OutcomeFor, aws: AwsWorld, ecs: EcsSimulator, alerts: tuple[Any, str]
+) -> None:
     outcome, days = outcome_for(version)
     scenarios.check_no_import_errors(outcome)
     scenarios.check_registered_once_and_reused(outcome, aws)
@@ -209,6 +226,12 @@ def test_specs_run_on_mwaa_provider(version: str, outcome_for: OutcomeFor, aws: 
     scenarios.check_reattached_not_restarted(outcome, aws, ecs)
     scenarios.check_documented_iam_policy_covers_calls(outcome)
     scenarios.check_wait_for_s3_object(outcome, days)
+    sink, queue = alerts
+    _published.extend(received(aws.client, queue))
+    scenarios.check_failure_notified(outcome, sink.messages, _published)
+
+
+_published: list[dict[str, str]] = []  # every version's SNS messages, as the queue gives them once
 
 
 # -- lint-clean specs of every shape build on every version --------------------------
