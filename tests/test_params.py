@@ -54,7 +54,7 @@ REGION = "  region: {type: enum, values: [eu, us], default: eu}\n"
         ("  n: {type: number, default: '1'}\n", "[run]", "5:30: default '1' is not a number"),
         ("  n: {type: string, default: a, values: [a]}\n", "[run]", "5:33: values only apply to type: enum"),
         ("  n: {type: string}\n", "[run]", "5:6: 'params.n' is missing the required key 'default'"),
-        ("  n: {type: list, default: a}\n", "[run]", "5:13: 'params.n.type': 'list' is not one of string, integer"),
+        ("  n: {type: dict, default: a}\n", "[run]", "5:13: 'params.n.type': 'dict' is not one of string, integer"),
     ],
 )
 def test_a_bad_parameter_or_reference_is_an_error_at_its_line(

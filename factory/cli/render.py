@@ -154,18 +154,32 @@ def describe(dag: Any) -> dict[str, Any]:
         "max_active_tasks": dag.max_active_tasks,
         "tags": sorted(dag.tags),
         "docs": dag.doc_md,
-        "tasks": {
-            task.task_id: {
-                "operator": type(task).__name__,
-                "upstream": sorted(task.upstream_task_ids),
-                **{
-                    name: _plain(getattr(task, name))
-                    for name in (*task.template_fields, *_EXTRA_FIELDS)
-                    if getattr(task, name, None) not in (None, "", [], {}, (), False)
-                    and getattr(task, name, None) != _AIRFLOW_DEFAULTS.get(name)
-                },
-            }
-            for task in dag.tasks
+        "tasks": {task.task_id: _task(task) for task in dag.tasks},
+    }
+
+
+def _task(task: Any) -> dict[str, Any]:
+    mapped = getattr(task, "partial_kwargs", None)  # a MappedOperator: a for_each's copies
+    if mapped is not None:
+        cls = task.operator_class
+        operator = cls.__name__ if isinstance(cls, type) else dict(cls).get("task_type", "?")
+        fields = {**mapped, "outlets": getattr(task, "outlets", None)}
+        items = task.expand_input.value.get("fan_out_item")
+        # A list of items, or the output of the task that reads a list parameter.
+        each = _plain(items) if isinstance(items, (list, tuple)) else f"the output of {items.operator.task_id}"
+        extra = {"for_each": each, "max_active_tis_per_dagrun": mapped.get("max_active_tis_per_dagrun")}
+    else:
+        operator, fields, extra = type(task).__name__, None, {}
+    names = (*task.template_fields, *_EXTRA_FIELDS)
+    found = {name: (fields.get(name) if fields is not None else getattr(task, name, None)) for name in names}
+    return {
+        "operator": operator,
+        "upstream": sorted(task.upstream_task_ids),
+        **{k: _plain(v) for k, v in extra.items() if v is not None},
+        **{
+            name: _plain(value)
+            for name, value in found.items()
+            if value not in (None, "", [], {}, (), False) and value != _AIRFLOW_DEFAULTS.get(name)
         },
     }
 

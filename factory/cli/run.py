@@ -267,7 +267,9 @@ def _run_dag(
     order = {task.task_id: index for index, task in enumerate(dag.tasks)}
     for ti in sorted(dag_run.get_task_instances(), key=lambda ti: order.get(ti.task_id, len(order))):
         state = str(getattr(ti.state, "value", ti.state) or "not run")
-        tasks.append((ti.task_id, state, ti.duration))
+        copy = getattr(ti, "map_index", -1)
+        name = f"{ti.task_id}[{getattr(ti, 'rendered_map_index', None) or copy}]" if copy >= 0 else ti.task_id
+        tasks.append((name, state, ti.duration))
     return RunResult(
         dag_id=spec.dag_id,
         run_id=dag_run.run_id,
@@ -281,9 +283,15 @@ def _report_success(out: Terminal, streamer: ContainerOutput) -> Callable[[dict[
     def callback(context: dict[str, Any]) -> None:
         task_id = context["ti"].task_id
         streamer.drain(task_id)
-        out.line(f"{out.green('ok')}   {task_id}")
+        out.line(f"{out.green('ok')}   {_shown_task(context)}")
 
     return callback
+
+
+def _shown_task(context: dict[str, Any]) -> str:
+    """The task's id, and a for_each copy's item: per_region[eu]."""
+    item = getattr(context["task"], "fan_out_item", None)
+    return f"{context['ti'].task_id}[{item}]" if item is not None else context["ti"].task_id
 
 
 def _report_wait(out: Terminal) -> Callable[[dict[str, Any]], None]:
@@ -316,8 +324,8 @@ def _report_failure(
             message = "interrupted (its container was stopped)"
         else:
             message = str(redact(str(error) or type(error).__name__)) if error else "failed"
-        errors[task_id] = message
-        out.line(f"{out.red('FAIL')} {task_id}: {_indent_after_first(message)}")
+        errors[_shown_task(context)] = message
+        out.line(f"{out.red('FAIL')} {_shown_task(context)}: {_indent_after_first(message)}")
         if isinstance(error, KeyboardInterrupt):
             # Ctrl-C reached the task, which Airflow records as a failure and goes on;
             # the person meant to stop the whole run.

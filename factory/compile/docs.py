@@ -72,7 +72,13 @@ def _row(task: Task, runtime: str, platform: Platform) -> str:
     if task.run_if != "all_succeeded":
         after += f" ({task.run_if.replace('_', ' ')})"
     image = f"task definition `{task.task_definition}`" if task.task_definition else f"`{task.image}`"
-    return f"| {task.name} | {image} | {cpu} | {memory} | {after} |"
+    name = task.name
+    if task.for_each is not None:
+        each = task.for_each
+        items = f"param `{each.param}`" if each.param else ", ".join(f"`{v}`" for v in each.values)
+        limit = f", {each.at_once} at once" if each.at_once else ""
+        name += f" (for each of {items}{limit})"
+    return f"| {name} | {image} | {cpu} | {memory} | {after} |"
 
 
 def _text(value: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from factory.compile import fan_out
 from factory.compile.fargate import fargate_size, on_fargate
 from factory.compile.task_args import operator_args
 from factory.model import Platform, Spec
@@ -74,9 +75,10 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
         else:
             # Where a hand-registered definition logs is read from it at run time.
             logs = {}
-        operators[task.name] = FactoryEcsRunTaskOperator(
-            task_id=task.name,
-            dag=dag,
+        operators[task.name] = fan_out.operator(
+            FactoryEcsRunTaskOperator,
+            task,
+            dag,
             cluster=mwaa.cluster,
             task_definition=family_name(spec.dag_id, task.name) if managed else task.task_definition,
             managed_definition=_definition(spec, task, mwaa, fargate, external) if managed else None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from factory.compile import labels
+from factory.compile import fan_out, labels
 from factory.compile.airflow_compat import EmptyOperator
 from factory.compile.notify import NO_CALLBACKS
 from factory.compile.task_args import operator_args
@@ -41,9 +41,10 @@ def add_tasks(dag: Any, spec: Spec, platform: Platform) -> dict[str, Any]:
     onprem = platform.onprem
     operators: dict[str, Any] = {}
     for task in spec.tasks:
-        operators[task.name] = FactoryDockerOperator(
-            task_id=task.name,
-            dag=dag,
+        operators[task.name] = fan_out.operator(
+            FactoryDockerOperator,
+            task,
+            dag,
             image=task.image,
             command=list(task.command) if task.command is not None else None,
             environment=dict(task.env),

@@ -14,6 +14,8 @@ _SCHEMA = {
     "boolean": {"type": "boolean"},
     "date": {"type": "string", "format": "date"},
     "enum": {"type": "string"},
+    # The trigger form draws an array of strings as a text box of one item per line.
+    "list": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
 }
 
 
@@ -32,5 +34,6 @@ def dag_params(params: tuple[RunParam, ...]) -> dict[str, Any] | None:
             schema["enum"] = list(param.values)
         if param.description:
             schema["description"] = param.description
-        found[param.name] = Param(param.default, **schema)
+        default = list(param.default) if isinstance(param.default, tuple) else param.default
+        found[param.name] = Param(default, **schema)
     return found

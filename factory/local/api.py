@@ -92,9 +92,17 @@ class AirflowApi:
         found = self.get(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances", limit=1000)["task_instances"]
         return {t["task_id"]: t for t in found}
 
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    def mapped_task_instances(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """The copies of a for_each task, by map index."""
+        quoted = urllib.parse.quote(run_id, safe="")
+        found = self.get(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/listMapped", limit=1000)
+        return sorted(found["task_instances"], key=lambda t: t["map_index"])
+
+    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
         quoted = urllib.parse.quote(run_id, safe="")
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        if map_index >= 0:
+            path += f"&map_index={map_index}"
         reply = json.loads(self._send("GET", path, raw=True))
         content = reply.get("content", "")
         if isinstance(content, list):  # structured log lines: one JSON object per event

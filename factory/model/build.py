@@ -13,6 +13,7 @@ from factory.model.spec import (
     DEFAULT_MEMORY_MIB,
     DEFAULT_RETRY_DELAY,
     NOTIFY_TARGETS,
+    FanOut,
     Notify,
     RunParam,
     Spec,
@@ -53,12 +54,22 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         max_active_tasks=data.get("max_active_tasks"),
         timezone=data.get("timezone", "UTC"),
         params=tuple(
-            RunParam(name, p["type"], p["default"], p.get("description"), tuple(p.get("values", ())))
+            RunParam(name, p["type"], _default(p["default"]), p.get("description"), tuple(p.get("values", ())))
             for name, p in data.get("params", {}).items()
         ),
         end_date=date.fromisoformat(data["end_date"]) if "end_date" in data else None,
         notify=tuple(_build_notify(item) for item in data.get("notify", ())),
     )
+
+
+def _default(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value  # a list parameter's, frozen
+
+
+def _build_fan_out(data: dict[str, Any] | None) -> FanOut | None:
+    if data is None:
+        return None
+    return FanOut(tuple(data.get("values", ())), data.get("param"), data.get("at_once"))
 
 
 def _build_notify(item: dict[str, Any]) -> Notify:
@@ -106,6 +117,7 @@ def _build_task(name: str, task: dict[str, Any]) -> Task:
         depends_on_past=task.get("depends_on_past", False),
         pool=task.get("pool"),
         priority=task.get("priority", 1),
+        for_each=_build_fan_out(task.get("for_each")),
         task_definition=mwaa.get("task_definition"),
     )
 

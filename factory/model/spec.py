@@ -53,12 +53,26 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class FanOut:
+    """Run a task once per item: of `values`, or of the run parameter `param` (a list)."""
+
+    values: tuple[str, ...] = ()
+    param: str | None = None
+    at_once: int | None = None  # None: no limit of its own
+
+
+def items_task_id(task: str) -> str:
+    """The task that reads a fan-out's run parameter (factory/compile/fan_out.py)."""
+    return f"{task}_items"
+
+
+@dataclass(frozen=True)
 class RunParam:
     """A value a person may set when triggering a run (factory/compile/params.py)."""
 
     name: str
     type: str  # string, integer, number, boolean, date or enum
-    default: str | int | float | bool
+    default: str | int | float | bool | tuple[str, ...]
     description: str | None = None
     values: tuple[str, ...] = ()  # for enum
 
@@ -91,6 +105,7 @@ class Task:
     depends_on_past: bool = False
     pool: str | None = None  # None: Airflow's default pool
     priority: int = 1
+    for_each: FanOut | None = None  # run once per item (factory/compile/fan_out.py)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,9 @@ from docker.errors import APIError, NotFound
 from docker.types import LogConfig, Mount
 
 from factory.compile import labels
-from factory.operators.dates import fill_dates_from_run_after
+from factory.operators.fan_out import prepare_context
 
 if TYPE_CHECKING:
-    import jinja2
     from airflow.providers.common.compat.sdk import Context
     from docker import APIClient
 
@@ -75,6 +74,7 @@ class FactoryDockerOperator(DockerOperator):
         cpu_limit: float | None = None,
         aws_conn_id: str | None = "aws_default",
         factory_labels: dict[str, str] | None = None,
+        fan_out_item: str | None = None,
         **kwargs: Any,
     ) -> None:
         for unsupported in ("mount_tmp_dir", "retrieve_output"):
@@ -91,14 +91,19 @@ class FactoryDockerOperator(DockerOperator):
         self.secret_env = dict(secret_env or {})
         self.cpu_limit = cpu_limit
         self.aws_conn_id = aws_conn_id
+        self.fan_out_item = fan_out_item  # this copy's item of a for_each (factory/operators/fan_out.py)
         self._stopped: dict[str, str] = {}  # container id -> why this operator stopped it
 
     # -- the task ---------------------------------------------------------------
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        # A run triggered without a logical date still renders `{{ ds }}` (see dates.py).
-        fill_dates_from_run_after(context)
-        super().render_template_fields(context, jinja_env)
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        # Not render_template_fields: a for_each copy is rendered through this alone
+        # (the mapped operator calls it on the copy it unmaps).
+        if parent is self:
+            prepare_context(context, self.fan_out_item)
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> Any:
         # The run id is only known now; labels are not templated, so add it here.

@@ -28,10 +28,10 @@ from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.amazon.aws.utils import task_log_fetcher
 from botocore.exceptions import ClientError
 
-from factory.operators.dates import fill_dates_from_run_after
+from factory.operators.fan_out import prepare_context
 
 if TYPE_CHECKING:
-    import jinja2
+    pass
 
 # Tags on each revision the factory registers. The hash tag is what makes a second run
 # with an unchanged spec reuse the revision instead of registering a new one.
@@ -156,16 +156,22 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
         *,
         managed_definition: dict[str, Any] | None = None,
         expected_secrets: Sequence[str] = (),
+        fan_out_item: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.fan_out_item = fan_out_item  # this copy's item of a for_each (factory/operators/fan_out.py)
         self.managed_definition = managed_definition
         self.expected_secrets = tuple(expected_secrets)
 
-    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
-        # A run triggered without a logical date still renders `{{ ds }}` (see dates.py).
-        fill_dates_from_run_after(context)
-        super().render_template_fields(context, jinja_env)
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        # Not render_template_fields: a for_each copy is rendered through this alone
+        # (the mapped operator calls it on the copy it unmaps).
+        if parent is self:
+            prepare_context(context, self.fan_out_item)
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
     def execute(self, context: Any) -> Any:
         self.network_configuration = self._split_network_ids(self.network_configuration)

@@ -12,7 +12,14 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.validate import templates, waits
 
-_PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "date": (str,)}
+_PYTHON_TYPES = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "date": (str,),
+    "list": (list,),
+}
 
 
 def check(spec: Document, own: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> list[Diagnostic]:
@@ -55,6 +62,8 @@ def _declaration_problems(spec: Document, name: str, param: dict[str, Any]) -> l
                 rule="params",
             )
         ]
+    if kind != "list" and isinstance(default, list):
+        return [spec.error((*where, "default"), f"default {default!r} is a list: declare type: list", rule="params")]
     if kind == "date":
         try:
             date.fromisoformat(default)

@@ -11,7 +11,7 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.command import split_command
 from factory.model.spec import RESERVED_TASK_NAMES
-from factory.validate import params, runs, templates, timezones, waits
+from factory.validate import fan_out, params, runs, templates, timezones, waits
 from factory.validate.cron import cron_problem
 from factory.validate.durations import duration_problem
 
@@ -75,6 +75,7 @@ def check(merged: dict[str, Any], origin: dict[str, Document], spec: Document) -
     problems.extend(runs.check(merged, origin, spec, tasks))
     problems.extend(timezones.check(merged, origin))
     problems.extend(params.check(spec, own, tasks))
+    problems.extend(fan_out.check(spec, own, tasks))
     return problems
 
 

@@ -51,6 +51,8 @@ CONTEXT_NAMES = frozenset(
         "ti",
         "task_instance",
         "try_number",
+        # A fan-out copy's item (factory/validate/fan_out.py says where it may be read).
+        "item",
     }
 )
 REFUSED_NAMES = {

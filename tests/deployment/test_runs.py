@@ -10,6 +10,7 @@ import re
 import subprocess
 import time
 import uuid
+from datetime import datetime
 
 import docker
 import pytest
@@ -162,3 +163,42 @@ def test_run_parameters_reach_the_container_and_are_checked_against_their_types(
     with pytest.raises(ApiError) as refused:
         bed.api.trigger("testbed.params", "2026-11-22T00:00:00Z", {"region": "mars"})
     assert refused.value.status in (400, 422) and "region" in refused.value.body
+
+
+def test_a_fan_out_runs_a_container_per_item_at_most_at_once_and_its_downstream_once_after_all(bed: Bed) -> None:
+    """testbed.fan_out: a manual run asks for three regions; each copy runs its own
+    container with its item, named by it in the UI, at most two at once, and the summary
+    runs once, after every copy."""
+    dag_id = "testbed.fan_out"
+    run = bed.run_to_end(dag_id, "2026-11-25T00:00:00Z", conf={"regions": ["eu", "us", "apac"]}, timeout=300)
+    assert run["state"] == "success", run
+    run_id = run["dag_run_id"]
+    copies = bed.api.mapped_task_instances(dag_id, run_id, "per_region")
+    assert [(c["map_index"], c["rendered_map_index"], c["state"]) for c in copies] == [
+        (0, "eu", "success"),
+        (1, "us", "success"),
+        (2, "apac", "success"),
+    ]
+    for copy in copies:
+        log = bed.api.log(dag_id, run_id, "per_region", 1, map_index=copy["map_index"])
+        region = copy["rendered_map_index"]
+        assert f"processing {region} for 2026-11-25" in log and f"done with {region}" in log
+    spans = [(_time(c["start_date"]), _time(c["end_date"])) for c in copies]
+    # at_once: 2. Never three at the same time: the third started after one had ended.
+    assert max(sum(1 for s, e in spans if s <= moment < e) for moment, _ in spans) <= 2
+    summary = bed.api.task_instances(dag_id, run_id)["summary"]
+    assert summary["state"] == "success" and summary["try_number"] == 1
+    assert _time(summary["start_date"]) >= max(end for _, end in spans)
+    assert "every region of 2026-11-25 is done" in bed.api.log(dag_id, run_id, "summary", 1)
+    # Scheduled runs (and runs without conf) get the default items.
+    plain = bed.run_to_end(dag_id, "2026-11-26T00:00:00Z", timeout=300)
+    assert [
+        c["rendered_map_index"] for c in bed.api.mapped_task_instances(dag_id, plain["dag_run_id"], "per_region")
+    ] == [
+        "eu",
+        "us",
+    ]
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
