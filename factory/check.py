@@ -10,6 +10,8 @@ from pathlib import Path
 
 from factory.cache import SpecCache, default_dir
 from factory.compile import UnknownRuntimeError, detect_runtime
+from factory.compile.deadline import SINCE as DEADLINE_SINCE
+from factory.compile.deadline import unsupported as deadline_unsupported
 from factory.compile.notify import missing_package as notify_missing_package
 from factory.compile.waits import missing_packages as waits_missing_packages
 from factory.diagnostics import Diagnostic, SpecError
@@ -76,6 +78,7 @@ class SpecChecker:
                 raise SpecError([Diagnostic(spec.path, 0, 0, message, "wait_for", hint=hint)])
             raise SpecError([document.error(where, message, key=True, rule="wait_for", hint=hint) for where in waits])
         self._check_notify_packages(path, spec)
+        self._check_deadline(path, spec)
         if self.runtime == "mwaa":
             errors = [d for d in runtime_limits(spec, self.platform) if d.severity == "error"]
             if errors:
@@ -100,6 +103,19 @@ class SpecChecker:
             else:
                 problems.append(document.error(where, message, key=True, rule="notify", hint=hint))
         raise SpecError(problems)
+
+    def _check_deadline(self, path: Path, spec: Spec) -> None:
+        """A deadline this Airflow cannot alert on is an error of the spec, at its
+        deadline, naming the version that can; the other specs still load."""
+        why = deadline_unsupported() if spec.deadline is not None else None
+        if why is None:
+            return
+        message = f"deadline needs Airflow {DEADLINE_SINCE} or later (Deadline Alerts); this is {why} ({self.runtime})"
+        hint = "remove the deadline here, or run on Airflow 3.1 or later (MWAA 3.3.1)"
+        document = self.reader.document(path)
+        if document is None or not _own_key(document, "deadline"):  # from a _defaults.yaml, or changed
+            raise SpecError([Diagnostic(spec.path, 0, 0, message, "deadline", hint=hint)])
+        raise SpecError([document.error(("deadline",), message, key=True, rule="deadline", hint=hint)])
 
     def check_all(self, paths: list[Path]) -> tuple[dict[Path, Spec], dict[Path, list[Diagnostic]]]:
         """Every spec's model, or its problems: its own, then those across specs (what it

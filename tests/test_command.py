@@ -68,10 +68,17 @@ def _rendered_commands(runtime: str) -> dict[tuple[str, str], list[str]]:
             if task.command is None:
                 continue
             operator = dag.get_task(task.name)
+            item = None
+            if task.for_each is not None:  # a fan-out: its first copy, as Airflow unmaps it
+                items = task.for_each.values or next(p.default for p in spec.params if p.name == task.for_each.param)
+                item = items[0]
+                operator = operator.unmap({"fan_out_item": item})
             context = runtime_context(
                 operator, run_after=RUN_AFTER, logical_date=LOGICAL, data_interval=(LOGICAL, LOGICAL)
             )
             context["dag_run"].conf = {}
+            if item is not None:
+                context["item"] = item
             if runtime == "onprem":
                 command = operator.render_template(operator.command, context)
             else:

@@ -83,6 +83,7 @@ def test_onprem_parse_gives_docker_tasks_a_cleanup_and_a_verdict_without_the_ama
     assert sorted(result["dags"]) == sorted(set(EXAMPLE_IDS) - set(chain))
     for dag_id, tasks in result["dags"].items():
         cleanup, cleanup_done, verdict = (tasks.pop(name) for name in ("cleanup", "cleanup_done", "verdict"))
+        _pop_fan_out_readers(tasks)
         assert cleanup[0] == "FactoryCleanupOperator"
         assert sorted(cleanup[1]) == sorted(tasks), f"{dag_id}: cleanup must wait for every task"
         assert cleanup[2] == "all_done", f"{dag_id}: cleanup must run whatever happened to the tasks"
@@ -93,7 +94,7 @@ def test_onprem_parse_gives_docker_tasks_a_cleanup_and_a_verdict_without_the_ama
         assert verdict[:3] == ["EmptyOperator", work, "all_success"]
         # A teardown would keep a run a person marks failed running (tests/onprem/test_mark_failed.py).
         assert not any(task[3] for task in (cleanup, cleanup_done, verdict, *tasks.values())), dag_id
-        assert {t[0] for t in tasks.values()} == {"FactoryDockerOperator"}
+        assert {t[0] for t in tasks.values()} - {"MappedOperator"} == {"FactoryDockerOperator"}
 
 
 def test_mwaa_parse_gives_ecs_tasks_without_the_docker_provider() -> None:
@@ -103,11 +104,26 @@ def test_mwaa_parse_gives_ecs_tasks_without_the_docker_provider() -> None:
     for dag_id, tasks in result["dags"].items():
         assert "cleanup" not in tasks
         _pop_waits(tasks)
+        _pop_fan_out_readers(tasks)
         # The verdict after every ECS task: it announces the pipeline's success (its asset).
         verdict = tasks.pop("verdict")
         work = sorted(name for name, task in tasks.items() if task[2] != "one_failed")
         assert verdict[:3] == ["EmptyOperator", work, "all_success"], dag_id
-        assert {t[0] for t in tasks.values()} == {"FactoryEcsRunTaskOperator"}
+        assert {t[0] for t in tasks.values()} - {"MappedOperator"} == {"FactoryEcsRunTaskOperator"}
+
+
+def _pop_fan_out_readers(tasks: dict[str, list]) -> None:
+    """Take out the tasks that read a fan-out's list parameter (tests/test_fan_out.py),
+    checking each is in front of the copies it feeds, and that only they are mapped."""
+    readers = [n for n, t in tasks.items() if t[0] == "FactoryItemsOperator"]
+    for name in readers:
+        tasks.pop(name)
+        fanned = tasks[name.removesuffix("_items")]
+        assert fanned[0] == "MappedOperator" and name in fanned[1], name
+    fanned_by_values = {n for n, t in tasks.items() if t[0] == "MappedOperator"} - {
+        r[: -len("_items")] for r in readers
+    }
+    assert fanned_by_values == set()  # no example fans out over values written in the spec
 
 
 def _pop_waits(tasks: dict[str, list]) -> None:

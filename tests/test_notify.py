@@ -83,7 +83,7 @@ def test_the_repositorys_platform_sets_up_email_and_sns(tmp_path: Path) -> None:
         ),
         (
             "  - email: a@example.com\n    when: [failed]\n",
-            "job.yaml:4:12: 'notify.0.when.0': 'failed' is not one of failure, retry, success, recovery",
+            "job.yaml:4:12: 'notify.0.when.0': 'failed' is not one of failure, retry, success, recovery, late",
         ),
         ("  - email: a@example.com\n    when: []\n", "job.yaml:4:11: 'notify.0.when' must not be empty"),
         ("  - email: a@example.com\n    on: [failure]\n", "job.yaml:4:5: unknown key 'on' in 'notify.0'"),

@@ -6,7 +6,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from factory.compile import assets, notify, waits
+from factory.compile import assets, deadline, notify, waits
 from factory.compile.airflow_compat import DAG, EmptyOperator
 from factory.compile.docs import doc_md
 from factory.compile.params import dag_params
@@ -69,6 +69,7 @@ def build_dag(spec: Spec, platform: Platform, runtime: str) -> Any:
         doc_md=doc_md(spec, platform, runtime),
         params=dag_params(spec.params),
         **_dag_arguments(spec),
+        **deadline.dag_arguments(spec, platform),
     )
     if runtime == "mwaa":
         from factory.compile.mwaa import add_tasks, aws_conn_id

@@ -59,6 +59,7 @@ def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
         ),
         end_date=date.fromisoformat(data["end_date"]) if "end_date" in data else None,
         notify=tuple(_build_notify(item) for item in data.get("notify", ())),
+        deadline=parse_duration(data["deadline"]["within"]) if "deadline" in data else None,
     )
 
 

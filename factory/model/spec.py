@@ -39,7 +39,7 @@ def wait_task_id(task: str | None) -> str:
 
 
 # What a notify target can be told of (factory/compile/notify.py).
-NOTIFY_EVENTS = ("failure", "retry", "success", "recovery")
+NOTIFY_EVENTS = ("failure", "retry", "success", "recovery", "late")
 NOTIFY_TARGETS = ("email", "sns", "slack")
 
 
@@ -131,6 +131,7 @@ class Spec:
     params: tuple[RunParam, ...] = ()
     end_date: date | None = None
     notify: tuple[Notify, ...] = ()
+    deadline: timedelta | None = None  # done within this long of the scheduled time
 
     @property
     def waits_for(self) -> tuple[str, ...]:

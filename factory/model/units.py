@@ -48,3 +48,14 @@ def parse_memory_mib(text: str) -> int:
 def format_memory(mib: int) -> str:
     """512 -> '512 MiB', 2048 -> '2 GiB': as a person writes it."""
     return f"{mib / 1024:g} GiB" if mib % 1024 == 0 else f"{mib} MiB"
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as specs spell it: 2h, 1h30m, 90s -> 1m30s."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

@@ -166,6 +166,47 @@ def _redact(text: str) -> str:
     return text
 
 
+# -- a missed deadline (factory/compile/deadline.py) --------------------------------------
+
+
+async def run_is_late(
+    context: dict[str, Any], targets: list[list[str]], settings: dict[str, Any], spec_path: str, within: str
+) -> None:
+    """A Deadline Alert's callback, run by the triggerer: the run was not done in time.
+
+    `context` is what the scheduler gives a deadline callback: the run (as the REST API
+    shows it) and the deadline. The hooks are synchronous: each send runs in a thread.
+    """
+    import asyncio
+
+    subject, body = late_message(context, spec_path, within)
+    notifications = Notifications(**settings)
+    for kind, address in targets:
+        try:
+            await asyncio.to_thread(_SENDERS[kind], notifications, address, subject, body)
+            log.info("Told %s %s of the late run", kind, address)
+        except Exception:  # one unreachable target must not silence the rest
+            log.exception("Could not tell %s %s of the late run", kind, address)
+
+
+def late_message(context: dict[str, Any], spec_path: str, within: str) -> tuple[str, str]:
+    run = context.get("dag_run") or {}
+    dag_id, run_id = run.get("dag_id", "?"), run.get("dag_run_id") or run.get("run_id", "?")
+    deadline = (context.get("deadline") or {}).get("deadline_time")
+    lines = [
+        f"Pipeline: {dag_id} ({spec_path})",
+        f"Run: {run_id}",
+        f"Scheduled: {run.get('logical_date')}",
+        f"Deadline: {deadline} ({within} after its scheduled time)",
+        f"State then: {run.get('state', '?')}",
+    ]
+    url = run_url(dag_id, run_id)
+    if url:
+        lines.append(f"Run page: {url}")
+    subject = f"[factory] {dag_id}: run is late (not done {within} after its scheduled time)"
+    return _redact(subject), _redact("\n".join(lines) + "\n")
+
+
 # -- the targets --------------------------------------------------------------------------
 
 

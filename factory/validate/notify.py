@@ -15,6 +15,7 @@ from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.platform import Notifications
 from factory.model.spec import NOTIFY_TARGETS
+from factory.validate.durations import duration_problem
 
 _KINDS = {"email": "email", "sns": "SNS", "slack": "Slack"}
 
@@ -22,11 +23,11 @@ _KINDS = {"email": "email", "sns": "SNS", "slack": "Slack"}
 def check(
     merged: dict[str, Any], origin: dict[str, Document], notifications: Notifications, platform_name: str
 ) -> list[Diagnostic]:
+    problems = _deadline_problems(merged, origin)
     items = merged.get("notify")
     if not isinstance(items, list):
-        return []  # absent, or the schema's to report
+        return problems  # absent, or the schema's to report
     doc = origin["notify"]  # the spec's own, or the _defaults.yaml it comes from
-    problems = []
     seen: dict[tuple[str, str], int] = {}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -58,4 +59,28 @@ def check(
                         hint="put every event for it in one item's when",
                     )
                 )
+    return problems
+
+
+def _deadline_problems(merged: dict[str, Any], origin: dict[str, Document]) -> list[Diagnostic]:
+    deadline = merged.get("deadline")
+    if not isinstance(deadline, dict):
+        return []
+    doc = origin["deadline"]
+    problems = []
+    problem = duration_problem("within", deadline.get("within"), "a run may take")
+    if problem:
+        problems.append(doc.error(("deadline", "within"), problem, rule="duration"))
+    items = merged.get("notify") if isinstance(merged.get("notify"), list) else []
+    told = [i for i in items if isinstance(i, dict) and isinstance(i.get("when"), list) and "late" in i["when"]]
+    if not told:
+        problems.append(
+            doc.error(
+                ("deadline",),
+                "nobody is told when a run misses this deadline: no notify target is told of late",
+                key=True,
+                rule="deadline",
+                hint="add late to the when of a notify target, e.g. when: [failure, late]",
+            )
+        )
     return problems

@@ -11,6 +11,7 @@ too, reads what a subscriber would get.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from conftest import Bed
@@ -69,3 +70,22 @@ def _collect(sns_server: Any, queue: str, count: int) -> list[dict[str, str]] | 
     found = _seen.setdefault(queue, [])
     found.extend(sns_server.received(queue))
     return found if len(found) >= count else None
+
+
+def test_a_run_past_its_deadline_tells_who_asked_and_still_finishes(bed: Bed, smtp_server: Any) -> None:
+    """testbed.late should be done 10 s after its scheduled time and takes about 40 s:
+    Airflow's scheduler sees the deadline pass and its triggerer runs the factory's
+    callback, which mails the late target while the task still runs."""
+    dag_id = "testbed.late"
+    bed.api.unpause(dag_id)
+    now = datetime.now(UTC).replace(microsecond=0)
+    run_id = bed.api.trigger(dag_id, now.isoformat())
+    [mail] = bed.wait("the late mail", lambda: smtp_server.to("late@example.com"), timeout=120)
+    assert mail["Subject"] == f"[factory] {dag_id}: run is late (not done 10s after its scheduled time)"
+    body = text_of(mail)
+    assert f"Run: {run_id}" in body
+    assert f"Pipeline: {dag_id} (specs/testbed/late.yaml)" in body
+    # Told while the run was still going; the deadline does not stop it.
+    assert bed.api.task_instances(dag_id, run_id)["slow"]["state"] in ("running", "queued", "scheduled", "success")
+    assert bed.api.wait_for_run(dag_id, run_id, timeout=180)["state"] == "success"
+    assert len(smtp_server.to("late@example.com")) == 1

@@ -139,6 +139,14 @@ def test_dags_parse_on_mwaa(
         assert waits == ({"wait_for"} if dag_id == "examples.orders_extract" else set()), dag_id
         for task in waits:
             tasks.pop(task)
+        # A fan-out (for_each over a list parameter): the copies, and the task that reads the list.
+        fanned = dag_id == "examples.region_reprocess"
+        readers = {t for t, kind in tasks.items() if kind == "FactoryItemsOperator"}
+        assert readers == ({"reprocess_items"} if fanned else set()), dag_id
+        mapped = {t for t, kind in tasks.items() if kind == "MappedOperator"}
+        assert mapped == ({"reprocess"} if fanned else set()), dag_id
+        for task in readers | mapped:
+            tasks.pop(task)
         assert tasks and set(tasks.values()) == {"FactoryEcsRunTaskOperator"}, dag_id
     # MWAA has no docker provider, and the MWAA runtime never reaches for it.
     assert not report["docker_provider_installed"]
@@ -149,6 +157,58 @@ def test_dags_parse_on_mwaa(
         # The package copied beside the loader, not one from elsewhere.
         assert Path(report["factory_from"]).is_relative_to(Path(report["folder"]) / "factory")
     assert report["seconds_parse"] < DAGBAG_IMPORT_TIMEOUT / 3
+
+
+LATE_SPEC = """\
+description: Should be done within two hours of its scheduled time
+owner: platform-tests
+start_date: 2024-01-01
+deadline: {within: 2h}
+notify:
+  - email: oncall@example.com
+    when: [failure, late]
+tasks:
+  load:
+    image: factory-tests/load:1
+"""
+SLACK_SPEC = """\
+description: Tells a Slack channel when it fails
+owner: platform-tests
+start_date: 2024-01-01
+notify:
+  - slack: "#data-alerts"
+tasks:
+  load:
+    image: factory-tests/load:1
+"""
+
+
+@pytest.mark.parametrize("version", mwaa_venvs.VERSIONS)
+def test_what_a_version_lacks_is_a_located_error_that_hides_no_other_dag(
+    version: str, venvs: dict[str, mwaa_venvs.MwaaVenv], tmp_path: Path
+) -> None:
+    """A deadline needs Deadline Alerts (Airflow 3.1+: MWAA 3.3.1 alone), and Slack its
+    provider (no MWAA image installs it): each spec that asks gets an error at its key,
+    through the broken-spec reporter, and every other DAG still loads."""
+    dags = bucket_layout(tmp_path / "bucket")
+    specs = dags / "specs"
+    (specs / "checks").mkdir()
+    (specs / "checks" / "late.yaml").write_text(LATE_SPEC)
+    (specs / "checks" / "slack.yaml").write_text(SLACK_SPEC)
+    platform = specs / "_platform.yaml"
+    platform.write_text(platform.read_text().replace("notifications:\n", "notifications:\n  slack: {}\n", 1))
+    mwaa_env = {"AIRFLOW_ENV_NAME": "factory-test", "MWAA_AIRFLOW_COMPONENT": "scheduler"}
+    report = parse(venvs[version], dags, tmp_path / "home", mwaa_env, "--on-sys-path")
+    [(reporter, errors)] = report["import_errors"].items()
+    assert reporter.endswith("factory_spec_errors.py")
+    assert "specs/checks/slack.yaml:6:5: error: slack notifications need apache-airflow-providers-slack" in errors
+    late_error = (
+        "specs/checks/late.yaml:4:1: error: deadline needs Airflow 3.1 or later (Deadline Alerts); this is Airflow"
+    )
+    supports_deadlines = version == "3.3.1"
+    assert (late_error in errors) is not supports_deadlines, errors
+    loaded = set(report["dags"]) - {"factory_spec_errors"}
+    assert loaded == expected_dags() | ({"checks.late"} if supports_deadlines else set())
 
 
 def migrate(venv: mwaa_venvs.MwaaVenv, home: Path) -> dict[str, str]:

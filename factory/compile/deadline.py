@@ -1,0 +1,64 @@
+"""A spec's `deadline`, as Airflow's Deadline Alerts (3.1 and later).
+
+"Done within 2h of its scheduled time" is a DeadlineAlert on the run's logical date plus
+the interval. When a run is still going then, the scheduler queues the alert's callback
+and the triggerer runs it: `factory.operators.notify.run_is_late`, which tells the
+spec's notify targets that asked for `late`. The callback is a path and JSON kwargs,
+stored with the serialized DAG, so the targets and settings travel as plain data.
+
+An Airflow without Deadline Alerts (3.0, 2.x) cannot keep the promise: the loader gives
+such a spec a located error naming the version that can (factory/check.py), and loads
+the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+from importlib import metadata
+from typing import Any
+
+from factory.compile.docs import spec_file
+from factory.model import Platform, Spec
+from factory.model.units import format_duration
+
+SINCE = "3.1"
+CALLBACK = "factory.operators.notify.run_is_late"
+
+
+@functools.cache
+def unsupported() -> str | None:
+    """Why this Airflow cannot alert on deadlines (its version), or None when it can."""
+    try:
+        found = importlib.util.find_spec("airflow.sdk.definitions.deadline") is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return None
+    try:
+        version = metadata.version("apache-airflow")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"Airflow {version}"
+
+
+def dag_arguments(spec: Spec, platform: Platform) -> dict[str, Any]:
+    if spec.deadline is None:
+        return {}
+    from airflow.sdk.definitions.callback import AsyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+    targets = [[n.target, n.address] for n in spec.notify if "late" in n.events]
+    kwargs = {
+        "targets": targets,
+        "settings": dataclasses.asdict(platform.notifications),
+        "spec_path": spec_file(spec),
+        "within": format_duration(spec.deadline),
+    }
+    alert = DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=spec.deadline,
+        callback=AsyncCallback(CALLBACK, kwargs=kwargs),
+    )
+    return {"deadline": alert}
