@@ -202,3 +202,24 @@ def test_a_fan_out_runs_a_container_per_item_at_most_at_once_and_its_downstream_
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "first_run"),
+    [
+        # 02:30 does not exist in Paris on 29 March 2026 (02:00 CET -> 03:00 CEST): the run
+        # is at 03:30 CEST, 01:30 UTC (a summer day's 02:30 would be 00:30 UTC).
+        ("testbed.paris_spring", "2026-03-29T01:30:00+00:00"),
+        # 02:30 happens twice on 25 October 2026 (03:00 CEST -> 02:00 CET): it runs once, at
+        # the second, winter-time one, 01:30 UTC (the first would be 00:30 UTC).
+        ("testbed.paris_autumn", "2026-10-25T01:30:00+00:00"),
+    ],
+)
+def test_a_paris_schedule_runs_at_the_right_utc_time_on_the_days_the_clocks_change(
+    bed: Bed, dag_id: str, first_run: str
+) -> None:
+    """What the scheduler computed for the DAG (paused, so nothing waits for the clock),
+    as the REST API and the UI show it."""
+    details = bed.wait(f"{dag_id}'s next run", lambda: bed.api.get(f"/dags/{dag_id}").get("next_dagrun_logical_date"))
+    assert _time(details) == _time(first_run)
+    assert bed.api.get(f"/dags/{dag_id}")["timetable_summary"] == "30 2 * * *"
