@@ -10,21 +10,26 @@ every task succeeded.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from factory.compile import labels
+from factory.cli.run_output import (
+    ContainerOutput,
+    Terminal,
+    airflow_output_to,
+    has_color,
+    indent_after_first,
+    shown_path,
+)
 from factory.diagnostics import SpecError
 from factory.load.layout import Project
 from factory.model import Spec
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         platform = reader.read_platform()
         spec = reader.read_spec(spec_path.resolve())
     except SpecError as exc:
-        print(text(exc.diagnostics, color=_color(sys.stderr)), file=sys.stderr)
+        print(text(exc.diagnostics, color=has_color(sys.stderr)), file=sys.stderr)
         return 1
 
     docker_url = platform.onprem.docker_url
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     out.line(f"== factory run {spec.dag_id}: {len(spec.tasks)} task(s) on {docker_url}")
     if not args.verbose:
-        out.line(f"   (Airflow's log: {_shown(log_file)})")
+        out.line(f"   (Airflow's log: {shown_path(log_file)})")
     for wait in (spec.wait_for, *(task.wait_for for task in spec.tasks)):
         if wait:
             out.line(f"   waits up to {wait.timeout} for {wait.url} (--no-wait starts the tasks at once)")
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         told = ", ".join(f"{n.target} {n.address}" for n in spec.notify)
         out.line(f"   tells nobody: a factory run does not notify ({told} in a deployment)")
         spec = dataclasses.replace(spec, notify=())
-    with _airflow_output_to(None if args.verbose else log_file):
+    with airflow_output_to(None if args.verbose else log_file):
         result = _run_dag(spec, platform, docker_url, out, args.variables, args.connections)
     return _summarise(result, out, None if args.verbose else log_file)
 
@@ -181,7 +186,7 @@ def _ensure_metadata_db(home: Path, out: Terminal) -> bool:
     version = metadata.version("apache-airflow")
     if (home / "airflow.db").is_file() and marker.is_file() and marker.read_text() == version:
         return True
-    out.line(f"== setting up Airflow {version}'s metadata DB in {_shown(home)} (first run only)")
+    out.line(f"== setting up Airflow {version}'s metadata DB in {shown_path(home)} (first run only)")
     done = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
     )
@@ -325,7 +330,7 @@ def _report_failure(
         else:
             message = str(redact(str(error) or type(error).__name__)) if error else "failed"
         errors[_shown_task(context)] = message
-        out.line(f"{out.red('FAIL')} {_shown_task(context)}: {_indent_after_first(message)}")
+        out.line(f"{out.red('FAIL')} {_shown_task(context)}: {indent_after_first(message)}")
         if isinstance(error, KeyboardInterrupt):
             # Ctrl-C reached the task, which Airflow records as a failure and goes on;
             # the person meant to stop the whole run.
@@ -372,168 +377,5 @@ def _summarise(result: RunResult, out: Terminal, log_file: Path | None) -> int:
         verdict += f", {len(skipped)} task(s) skipped ({', '.join(skipped)})"
     out.line(f"\n{result.dag_id} run {result.run_id}: {verdict}; Airflow's run state: {result.run_state}")
     if log_file is not None and failed:
-        out.line(f"Airflow's log of this run: {_shown(log_file)}")
+        out.line(f"Airflow's log of this run: {shown_path(log_file)}")
     return 1 if failed else 0
-
-
-# -- output --------------------------------------------------------------------------
-
-
-class Terminal:
-    """Where `factory run` talks to the person: whole lines, from any thread, optional colour."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._color = _color(stream)
-        self._closed = False
-
-    @classmethod
-    def on_stdout(cls) -> Terminal:
-        """A terminal on a copy of stdout, which keeps working while stdout is redirected."""
-        sys.stdout.flush()
-        try:
-            fd = os.dup(sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):  # stdout is not a file (an embedding host)
-            return cls(sys.stdout)
-        return cls(os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace"))
-
-    def line(self, message: str) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._stream.write(message + "\n")
-                self._stream.flush()
-            except BrokenPipeError:
-                # The reader went away (`factory run ... | head`): the run goes on quietly.
-                self._closed = True
-
-    def green(self, message: str) -> str:
-        return f"\033[32m{message}\033[0m" if self._color else message
-
-    def red(self, message: str) -> str:
-        return f"\033[31m{message}\033[0m" if self._color else message
-
-    def dim(self, message: str) -> str:
-        return f"\033[2m{message}\033[0m" if self._color else message
-
-
-class ContainerOutput:
-    """Prints the output of this DAG's containers as `task | line`, straight from the engine.
-
-    It subscribes to the engine's container start events (filtered by the factory's
-    labels) before the run starts, and follows each new container's log, so output
-    shows as it comes whatever Airflow's log configuration, and nothing is missed.
-    """
-
-    def __init__(self, docker_url: str, dag_id: str, out: Terminal, width: int = 0) -> None:
-        import docker
-
-        self._docker_url = docker_url
-        self._out = out
-        self._width = width
-        self._client = docker.APIClient(base_url=docker_url, version="auto", timeout=None)
-        self._followers: dict[str, list[threading.Thread]] = {}
-        self.run_id: str | None = None  # from the labels of the first container seen
-        # The subscription exists once this returns, before any container starts.
-        self._events = self._client.events(
-            decode=True,
-            filters={
-                "type": "container",
-                "event": "start",
-                "label": [f"{labels.MANAGED}=true", f"{labels.DAG_ID}={dag_id}"],
-            },
-        )
-        self._thread = threading.Thread(target=self._watch, name="factory-run-events", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def drain(self, task_id: str) -> None:
-        """Wait until the output of a finished task's containers is all printed, so the
-        task's verdict comes after its last line."""
-        for follower in list(self._followers.get(task_id, ())):
-            follower.join(timeout=10)
-
-    def stop(self) -> None:
-        # Every container has exited by now, so each follower ends once it has
-        # printed the last of its container's output.
-        for task_id in list(self._followers):
-            self.drain(task_id)
-        with contextlib.suppress(Exception):  # closing twice, or after the engine went away
-            self._events.close()
-        self._thread.join(timeout=5)
-
-    def _watch(self) -> None:
-        from docker.errors import DockerException
-
-        try:
-            for event in self._events:
-                attributes = event.get("Actor", {}).get("Attributes", {})
-                task = attributes.get(labels.TASK_ID, "?")
-                self.run_id = self.run_id or attributes.get(labels.RUN_ID)
-                follower = threading.Thread(
-                    target=self._follow, args=(event["id"], task), name=f"factory-run-{task}", daemon=True
-                )
-                self._followers.setdefault(task, []).append(follower)
-                follower.start()
-        except (DockerException, OSError, ValueError):
-            return  # the stream was closed by stop(), or the engine went away
-
-    def _follow(self, container_id: str, task: str) -> None:
-        import docker
-        from airflow.providers.common.compat.sdk import redact
-        from docker.errors import DockerException
-
-        from factory.operators.docker import _lines
-
-        client = docker.APIClient(base_url=self._docker_url, version=self._client.api_version, timeout=None)
-        prefix = self._out.dim(f"{task.ljust(self._width)} |")
-        try:
-            stream = client.logs(container_id, stdout=True, stderr=True, stream=True, follow=True)
-            for line in _lines(stream):
-                # The same masking as the task log: secret values never reach the terminal.
-                self._out.line(f"{prefix} {redact(line)}")
-        except DockerException:
-            return  # removed before its output was read: the task log still has it
-
-
-@contextlib.contextmanager
-def _airflow_output_to(log_file: Path | None) -> Iterator[None]:
-    """Send everything written to stdout/stderr (Airflow's console log, warnings, the
-    cleanup subprocess) to a file; the Terminal keeps its own copy of the real stdout."""
-    if log_file is None:
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_file, "ab") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
-
-
-def _color(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _indent_after_first(message: str) -> str:
-    first, *rest = message.splitlines() or [""]
-    return "\n".join([first, *(f"     {line}" for line in rest)])
