@@ -78,6 +78,14 @@ def test_factory_run_on_each_example(spec: Path, airflow_home: Path, docker_clie
     if spec.stem in expected:
         task, line = expected[spec.stem]
         assert re.search(rf"^{task} *\| {re.escape(line)}$", out, re.M), out
+    # The team's notify (specs/examples/_defaults.yaml) is not used by a try on one's machine.
+    assert "tells nobody: a factory run does not notify (email data-platform@example.com in a deployment)" in out
+    if spec.stem == "region_reprocess":
+        # A fan-out: one container per region of the parameter's default, each with its item.
+        assert re.findall(r"^reprocess\[(\w+)\]\s+success\s", out, re.M) == ["eu", "us", "apac"], out
+        for region in ("eu", "us", "apac"):
+            line = f"reprocessing the orders of {region} since 2024-01-01"
+            assert re.search(rf"^reprocess *\| {line}$", out, re.M), out
 
 
 @pytest.mark.docker
