@@ -361,3 +361,20 @@ def test_a_secret_the_log_masks_is_masked_in_the_message(sink: SmtpSink) -> None
     [mail] = sink.to("masked@example.com")
     assert "s3cr3t-token-value" not in mail.as_string()
     assert "***" in text_of(mail)
+
+
+@pytest.mark.usefixtures("connections")
+def test_without_the_exception_in_the_context_the_error_the_operator_kept_is_told(sink: SmtpSink) -> None:
+    """dag.test() on Airflow 3.0 gives a failure callback no exception: the factory's
+    operators keep their error (factory/operators/notify.py, keeping_the_error)."""
+    from factory.operators.notify import keeping_the_error
+
+    operator = SimpleNamespace()
+    with pytest.raises(RuntimeError), keeping_the_error(operator):
+        raise RuntimeError(CONTAINER_ERROR)
+    context = _context(error=None)
+    context["ti"].task = operator
+    targets = (("email", "kept@example.com", ("failure",)),)
+    FactoryNotifier("failure", targets, SETTINGS, "specs/x.yaml")(context)
+    [mail] = sink.to("kept@example.com")
+    assert "    ERROR: no file for 2026-11-30" in text_of(mail).splitlines()

@@ -32,6 +32,7 @@ from docker.types import LogConfig, Mount
 
 from factory.compile import labels
 from factory.operators.fan_out import prepare_context
+from factory.operators.notify import keeping_the_error
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -111,7 +112,8 @@ class FactoryDockerOperator(DockerOperator):
         secrets = self._resolve_secrets()
         client = self._connect()
         self._ensure_image(client)
-        return self._run_container(client, run_labels, secrets)
+        with keeping_the_error(self):
+            return self._run_container(client, run_labels, secrets)
 
     def on_kill(self) -> None:
         # Airflow calls this on a timeout and when the task is killed: the container

@@ -29,6 +29,7 @@ from airflow.providers.amazon.aws.utils import task_log_fetcher
 from botocore.exceptions import ClientError
 
 from factory.operators.fan_out import prepare_context
+from factory.operators.notify import keeping_the_error
 
 if TYPE_CHECKING:
     pass
@@ -184,7 +185,8 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
         # Known now, so the provider need not find it out: 9.34+ would otherwise sleep
         # 10 s after run_task to read it back, and a reattached task would miss it.
         self.container_name = container["name"]
-        return super().execute(context)
+        with keeping_the_error(self):
+            return super().execute(context)
 
     # -- managed task definitions ------------------------------------------------------
 

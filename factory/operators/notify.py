@@ -19,9 +19,10 @@ the task's own state and error stay what they were.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,19 @@ log = logging.getLogger(__name__)
 
 ERROR_CHARS = 4000  # the end of a long error: where a container's last lines are
 SNS_SUBJECT_CHARS = 99  # SNS refuses a subject of 100 characters or more
+
+
+ERROR_ATTRIBUTE = "factory_error"
+
+
+@contextlib.contextmanager
+def keeping_the_error(operator: Any) -> Iterator[None]:
+    """Keep the message of the error a task fails with on its operator, for the message."""
+    try:
+        yield
+    except Exception as exc:
+        setattr(operator, ERROR_ATTRIBUTE, str(exc))
+        raise
 
 
 class FactoryNotifier:
@@ -103,7 +117,12 @@ def message(event: str, context: Any, spec_path: str) -> tuple[str, str]:
         lines.append(f"Log: {url}" if event in ("failure", "retry") else f"Run page: {url}")
     if event in ("failure", "retry"):
         error = context.get("exception")
-        text = str(error).strip() if error is not None else ""
+        # Where Airflow gives the callback no exception (dag.test() on 3.0), the error the
+        # factory's operator kept (on the copy that ran: the instance's task).
+        kept = getattr(getattr(ti, "task", None), ERROR_ATTRIBUTE, None) or getattr(
+            context.get("task"), ERROR_ATTRIBUTE, ""
+        )
+        text = str(error).strip() if error is not None else kept
         if len(text) > ERROR_CHARS:
             text = "...\n" + text[-ERROR_CHARS:]
         lines += ["", "Error:", text or "The task ended with no error message: see its log."]
@@ -116,28 +135,31 @@ def log_url(ti: Any, context: Any) -> str | None:
     if url:
         return str(url)
     base = _base_url()
-    if not base or ti is None:
+    if ti is None:
         return None
     try_number = getattr(ti, "try_number", None)
     suffix = f"?try_number={try_number}" if isinstance(try_number, int) and try_number > 0 else ""
     return f"{base}/dags/{ti.dag_id}/runs/{quote(str(ti.run_id))}/tasks/{ti.task_id}{suffix}"
 
 
-def run_url(dag_id: str, run_id: str) -> str | None:
-    base = _base_url()
-    return f"{base}/dags/{dag_id}/runs/{quote(str(run_id))}" if base else None
+def run_url(dag_id: str, run_id: str) -> str:
+    return f"{_base_url()}/dags/{dag_id}/runs/{quote(str(run_id))}"
 
 
-def _base_url() -> str | None:
+def _base_url() -> str:
+    """The UI's address, as Airflow's own log links take it (with Airflow's fallback)."""
     try:
         from airflow.configuration import conf
     except ImportError:
-        return None
+        return _DEFAULT_BASE_URL
     for section in ("api", "webserver"):  # Airflow 3, Airflow 2
         value = conf.get(section, "base_url", fallback=None)
         if value:
             return str(value).rstrip("/")
-    return None
+    return _DEFAULT_BASE_URL
+
+
+_DEFAULT_BASE_URL = "http://localhost:8080"  # Airflow's, where base_url is not set
 
 
 def _previous_run_failed(context: Any) -> bool:
@@ -200,9 +222,7 @@ def late_message(context: dict[str, Any], spec_path: str, within: str) -> tuple[
         f"Deadline: {deadline} ({within} after its scheduled time)",
         f"State then: {run.get('state', '?')}",
     ]
-    url = run_url(dag_id, run_id)
-    if url:
-        lines.append(f"Run page: {url}")
+    lines.append(f"Run page: {run_url(dag_id, run_id)}")
     subject = f"[factory] {dag_id}: run is late (not done {within} after its scheduled time)"
     return _redact(subject), _redact("\n".join(lines) + "\n")
 

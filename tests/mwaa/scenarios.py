@@ -315,7 +315,7 @@ def check_failure_notified(outcome: Outcome, mails: list[Any], published: list[d
         assert "Pipeline: checks.exit_code (specs/checks/exit_code.yaml)" in body
         assert "Task: load (try 1 of 1)" in body
         assert "/dags/checks.exit_code/" in next(line for line in body.splitlines() if line.startswith("Log: "))
-        assert "ERROR: table orders is locked" in body  # the container's last line, from CloudWatch
+        assert "ERROR: table orders is locked" in body, body  # the container's last line, from CloudWatch
 
 
 def check_timeout_stops_ecs_task(outcome: Outcome, ecs: EcsSimulator) -> None:

@@ -254,7 +254,7 @@ def test_what_a_version_lacks_is_a_located_error_that_hides_no_other_dag(
     provider (no MWAA image installs it): each spec that asks gets an error at its key,
     through the broken-spec reporter, and every other DAG still loads, among them one
     that uses every other key of the spec language."""
-    dags = bucket_layout(tmp_path / "bucket")
+    dags = bucket_layout(tmp_path)
     specs = dags / "specs"
     (specs / "checks").mkdir()
     (specs / "checks" / "late.yaml").write_text(LATE_SPEC)
@@ -266,10 +266,8 @@ def test_what_a_version_lacks_is_a_located_error_that_hides_no_other_dag(
     report = parse(venvs[version], dags, tmp_path / "home", mwaa_env, "--on-sys-path")
     [(reporter, errors)] = report["import_errors"].items()
     assert reporter.endswith("factory_spec_errors.py")
-    assert "specs/checks/slack.yaml:6:5: error: slack notifications need apache-airflow-providers-slack" in errors
-    late_error = (
-        "specs/checks/late.yaml:4:1: error: deadline needs Airflow 3.1 or later (Deadline Alerts); this is Airflow"
-    )
+    assert "specs/checks/slack.yaml:5:5: slack notifications need apache-airflow-providers-slack" in errors
+    late_error = "specs/checks/late.yaml:4:1: deadline needs Airflow 3.1 or later (Deadline Alerts); this is Airflow"
     supports_deadlines = version == "3.3.1"
     assert (late_error in errors) is not supports_deadlines, errors
     loaded = set(report["dags"]) - {"factory_spec_errors"}
