@@ -64,12 +64,14 @@ def test_a_team_sets_the_deadline_and_who_is_told_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("runtime", ["onprem", "mwaa"])
-def test_the_dag_gets_a_deadline_alert_on_the_logical_date(tmp_path: Path, runtime: str) -> None:
+def test_the_dag_gets_a_deadline_alert_on_when_the_run_was_due(tmp_path: Path, runtime: str) -> None:
     body = f"deadline: {{within: 2h}}\n{LATE}  - sns: arn:aws:sns:eu-west-1:123456789012:alerts\n{TASKS}"
     dags, _ = compiled(_project(tmp_path, body), runtime)
     deadline = dags["job"].deadline
     [alert] = deadline if isinstance(deadline, list) else [deadline]
-    assert type(alert.reference).__name__ == "DagRunLogicalDateDeadline"
+    # When the run was queued: its due time (a scheduled run is created then), which
+    # every run has, unlike a logical date (see factory/compile/deadline.py).
+    assert type(alert.reference).__name__ == "DagRunQueuedAtDeadline"
     assert alert.interval == timedelta(hours=2)
     assert alert.callback.path == "factory.operators.notify.run_is_late"
     # Only the targets told of late; the rest is plain JSON, as it is stored.
@@ -116,8 +118,8 @@ def test_a_missed_deadline_tells_its_targets(sink: SmtpSink) -> None:
     targets = [["email", "late@example.com"]]
     asyncio.run(run_is_late(context, targets, settings, "specs/sales/daily_rollup.yaml", "2h"))
     [mail] = sink.to("late@example.com")
-    assert mail["Subject"] == "[factory] sales.daily_rollup: run is late (not done 2h after its scheduled time)"
+    assert mail["Subject"] == "[factory] sales.daily_rollup: run is late (not done 2h after it was due)"
     body = text_of(mail).splitlines()
     assert "Run: scheduled__2026-12-01T06:00:00+00:00" in body
-    assert "Deadline: 2026-12-01T08:00:00Z (2h after its scheduled time)" in body
+    assert "Deadline: 2026-12-01T08:00:00Z (2h after it was due)" in body
     assert "State then: running" in body

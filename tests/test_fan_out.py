@@ -61,6 +61,11 @@ def test_a_fan_out_over_values_or_a_list_parameter_lints_clean(tmp_path: Path) -
          ["9:23: parameter 'day' is of type string, not list"]),
         (f"  a:\n{IMAGE}    env: {{R: '{{{{ item }}}}'}}\n    for_each: {{param: regions}}\n  a_items:\n{IMAGE}",
          ["10:3: task name 'a_items' is taken by the task that reads a's items"]),
+        (f"  a:\n{IMAGE}    env: {{R: '{{{{ item }}}}'}}\n    for_each: {{values: [x]}}\n"
+         "    wait_for: {s3: 's3://drop/{{ item }}/_SUCCESS', timeout: 1h}\n",
+         ["10:20: a wait cannot read {{ item }}: it runs once, before every copy"]),
+        (f"  a:\n{IMAGE}    env: {{R: '{{{{ item }}}}'}}\n    for_each: {{values: [x]}}\n    updates: [team.data]\n",
+         ["10:5: a for_each task cannot announce data: each copy would, as it succeeds, before the others"]),
     ],
 )  # fmt: skip
 def test_a_bad_fan_out_is_an_error_at_its_line(tmp_path: Path, tasks: str, expected: list[str]) -> None:
@@ -115,7 +120,7 @@ def test_the_items_task_returns_the_runs_list_and_refuses_anything_else() -> Non
     reader = FactoryItemsOperator(task_id="a_items", param="regions", fanned_task="a")
     assert reader.execute({"params": {"regions": ["eu", "us", "eu"]}}) == ["eu", "us"]
     assert reader.execute({"params": {"regions": "apac"}}) == ["apac"]
-    for bad in ([], [""], [1], {"eu": 1}):
+    for bad in ([], [""], [1], {"eu": 1}, ["x" * 251], [f"r{i}" for i in range(1025)]):
         with pytest.raises(Exception, match="regions") as refused:
             reader.execute({"params": {"regions": bad}})
         assert type(refused.value).__name__ == "AirflowFailException"  # not retried: the input is wrong

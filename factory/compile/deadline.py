@@ -1,7 +1,12 @@
 """A spec's `deadline`, as Airflow's Deadline Alerts (3.1 and later).
 
-"Done within 2h of its scheduled time" is a DeadlineAlert on the run's logical date plus
-the interval. When a run is still going then, the scheduler queues the alert's callback
+"Done within 2h of its scheduled time" is a DeadlineAlert on when the run was queued plus
+the interval: the moment a scheduled run is due (the scheduler creates it then), or a
+pipeline-triggered or manual run is asked for. Not the logical date: a run of a spec with
+`after` and a schedule has the start of the previous period as its logical date (a data-
+interval timetable), so it would be late the moment it is created; a pipeline-triggered
+run has none on Airflow 3, so it would have no deadline; and catch-up runs would all be
+late at once. When a run is still going then, the scheduler queues the alert's callback
 and the triggerer runs it: `factory.operators.notify.run_is_late`, which tells the
 spec's notify targets that asked for `late`. The callback is a path and JSON kwargs,
 stored with the serialized DAG, so the targets and settings travel as plain data.
@@ -57,7 +62,7 @@ def dag_arguments(spec: Spec, platform: Platform) -> dict[str, Any]:
         "within": format_duration(spec.deadline),
     }
     alert = DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=spec.deadline,
         callback=AsyncCallback(CALLBACK, kwargs=kwargs),
     )

@@ -52,7 +52,7 @@ def _when(spec: Spec) -> str:
 
 
 def _told(spec: Spec) -> str:
-    return "; ".join(f"{n.target} `{n.address}` of {', '.join(n.events)}" for n in spec.notify)
+    return "; ".join(f"{n.target} {_text(n.address)} of {', '.join(n.events)}" for n in spec.notify)
 
 
 def _row(task: Task, runtime: str, platform: Platform) -> str:
@@ -75,7 +75,7 @@ def _row(task: Task, runtime: str, platform: Platform) -> str:
     name = task.name
     if task.for_each is not None:
         each = task.for_each
-        items = f"param `{each.param}`" if each.param else ", ".join(f"`{v}`" for v in each.values)
+        items = f"param `{each.param}`" if each.param else ", ".join(_text(v) for v in each.values)
         limit = f", {each.at_once} at once" if each.at_once else ""
         name += f" (for each of {items}{limit})"
     return f"| {name} | {image} | {cpu} | {memory} | {after} |"

@@ -15,7 +15,13 @@ _SCHEMA = {
     "date": {"type": "string", "format": "date"},
     "enum": {"type": "string"},
     # The trigger form draws an array of strings as a text box of one item per line.
-    "list": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+    # Each item names a copy in the UI (at most 250 characters); Airflow maps at most 1024.
+    "list": {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": 250},
+        "minItems": 1,
+        "maxItems": 1024,
+    },
 }
 
 

@@ -51,12 +51,14 @@ class FactoryItemsOperator(BaseOperator):
         value = context["params"].get(self.param)
         if isinstance(value, str):  # a form or the REST API may send one item as text
             value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and 0 < len(v) <= 250 for v in value):
             raise AirflowFailException(
-                f"run parameter {self.param!r} must be a list of non-empty strings, not {value!r}"
+                f"run parameter {self.param!r} must be a list of strings of 1 to 250 characters, not {value!r}"
             )
         if not value:
             raise AirflowFailException(f"run parameter {self.param!r} is empty: {self.fanned_task} has nothing to run")
         items = list(dict.fromkeys(value))  # one copy per distinct item
+        if len(items) > 1024:
+            raise AirflowFailException(f"run parameter {self.param!r} has {len(items)} items: at most 1024")
         self.log.info("%s runs once for each of: %s", self.fanned_task, ", ".join(items))
         return items

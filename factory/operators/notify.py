@@ -219,11 +219,11 @@ def late_message(context: dict[str, Any], spec_path: str, within: str) -> tuple[
         f"Pipeline: {dag_id} ({spec_path})",
         f"Run: {run_id}",
         f"Scheduled: {run.get('logical_date')}",
-        f"Deadline: {deadline} ({within} after its scheduled time)",
+        f"Deadline: {deadline} ({within} after it was due)",
         f"State then: {run.get('state', '?')}",
     ]
     lines.append(f"Run page: {run_url(dag_id, run_id)}")
-    subject = f"[factory] {dag_id}: run is late (not done {within} after its scheduled time)"
+    subject = f"[factory] {dag_id}: run is late (not done {within} after it was due)"
     return _redact(subject), _redact("\n".join(lines) + "\n")
 
 

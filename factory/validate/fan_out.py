@@ -4,7 +4,10 @@
   runs the same container), and only there (elsewhere it renders empty). The image is
   no template at all (the schema), so every copy runs the same image;
 - `for_each.param` names a run parameter of this spec of type list;
-- the task that reads that parameter (`<task>_items`) must not take a spec task's name.
+- the task that reads that parameter (`<task>_items`) must not take a spec task's name;
+- a wait runs once, before the copies: its URL cannot read `{{ item }}`;
+- `updates` would be announced by each copy as it succeeds, so the pipelines after the
+  data would start on the first copy's part of it: a fan-out announces nothing itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from jinja2 import meta
 from factory.diagnostics import Diagnostic
 from factory.load.yaml import Document
 from factory.model.spec import items_task_id
-from factory.validate import templates
+from factory.validate import templates, waits
 
 ITEM = "item"
 _ENV = jinja2.Environment()
@@ -40,6 +43,17 @@ def check(spec: Document, own: dict[str, Any], tasks: dict[str, dict[str, Any]])
     for where, text in templates.templated_values(tasks):
         if reads_item(text):
             readers.setdefault(where[1], []).append(where)
+    for where, _task, wait in waits.locations(own, tasks):
+        url = wait.get("s3")
+        if isinstance(url, str) and reads_item(url):
+            problems.append(
+                spec.error(
+                    (*where, "s3"),
+                    "a wait cannot read {{ item }}: it runs once, before every copy",
+                    rule="for_each",
+                    hint="wait for what all the copies need, e.g. a prefix",
+                )
+            )
     declared = own.get("params") if isinstance(own.get("params"), dict) else {}
     for name, task in tasks.items():
         fan_out = task.get("for_each")
@@ -50,6 +64,16 @@ def check(spec: Document, own: dict[str, Any], tasks: dict[str, dict[str, Any]])
                 for where in places
             ]
             continue
+        if "updates" in task:
+            problems.append(
+                spec.error(
+                    ("tasks", name, "updates"),
+                    "a for_each task cannot announce data: each copy would, as it succeeds, before the others",
+                    key=True,
+                    rule="for_each",
+                    hint="put updates on a task that depends on this one: it runs once, after every copy",
+                )
+            )
         if not places:
             problems.append(
                 spec.error(

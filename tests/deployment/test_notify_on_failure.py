@@ -81,7 +81,7 @@ def test_a_run_past_its_deadline_tells_who_asked_and_still_finishes(bed: Bed, sm
     now = datetime.now(UTC).replace(microsecond=0)
     run_id = bed.api.trigger(dag_id, now.isoformat())
     [mail] = bed.wait("the late mail", lambda: smtp_server.to("late@example.com"), timeout=120)
-    assert mail["Subject"] == f"[factory] {dag_id}: run is late (not done 10s after its scheduled time)"
+    assert mail["Subject"] == f"[factory] {dag_id}: run is late (not done 10s after it was due)"
     body = text_of(mail)
     assert f"Run: {run_id}" in body
     assert f"Pipeline: {dag_id} (specs/testbed/late.yaml)" in body
