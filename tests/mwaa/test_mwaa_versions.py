@@ -227,7 +227,6 @@ tasks:
     for_each: {param: regions, at_once: 1}
     priority: 5
     depends_on_past: true
-    updates: [checks.regions_loaded]
   per_table:
     image: factory-tests/load:1
     env: {TABLE: "{{ item }}"}
@@ -238,6 +237,7 @@ tasks:
     depends_on: [per_region, per_table]
     run_if: none_failed
     retries: 0
+    updates: [checks.regions_loaded]
   tell:
     image: factory-tests/report:1
     depends_on: [report]
