@@ -343,4 +343,10 @@ def test_parsing_the_dags_calls_no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     sensors = [t for t in tasks if type(t).__name__ == "FactoryS3WaitSensor"]
     assert [t.dag_id for t in sensors] == ["examples.orders_extract"]
     tasks = [t for t in tasks if t not in sensors]
+    # A fan-out: its copies (a mapped ECS operator) and the task that reads its list.
+    readers = [t for t in tasks if type(t).__name__ == "FactoryItemsOperator"]
+    assert [(t.dag_id, t.task_id) for t in readers] == [("examples.region_reprocess", "reprocess_items")]
+    mapped = [t for t in tasks if type(t).__name__ == "MappedOperator"]
+    assert [(t.dag_id, t.operator_class) for t in mapped] == [("examples.region_reprocess", FactoryEcsRunTaskOperator)]
+    tasks = [t for t in tasks if t not in readers and t not in mapped]
     assert tasks and all(isinstance(t, FactoryEcsRunTaskOperator) for t in tasks)
