@@ -31,7 +31,7 @@ from docker.errors import APIError, NotFound
 from docker.types import LogConfig, Mount
 
 from factory.compile import labels
-from factory.operators.fan_out import prepare_context
+from factory.operators.fan_out import SpecTemplating
 from factory.operators.notify import keeping_the_error
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def secret_variable_key(secret_name: str) -> str:
     return secret_name.removeprefix("/")
 
 
-class FactoryDockerOperator(DockerOperator):
+class FactoryDockerOperator(SpecTemplating, DockerOperator):
     """Runs one spec task as a container, labelled so the cleanup task can find it."""
 
     # Commands are argument lists, never template files: a command like
@@ -96,15 +96,6 @@ class FactoryDockerOperator(DockerOperator):
         self._stopped: dict[str, str] = {}  # container id -> why this operator stopped it
 
     # -- the task ---------------------------------------------------------------
-
-    def _do_render_template_fields(
-        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
-    ) -> None:
-        # Not render_template_fields: a for_each copy is rendered through this alone
-        # (the mapped operator calls it on the copy it unmaps).
-        if parent is self:
-            prepare_context(context, self.fan_out_item)
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> Any:
         # The run id is only known now; labels are not templated, so add it here.

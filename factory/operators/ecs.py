@@ -28,7 +28,7 @@ from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.amazon.aws.utils import task_log_fetcher
 from botocore.exceptions import ClientError
 
-from factory.operators.fan_out import prepare_context
+from factory.operators.fan_out import SpecTemplating
 from factory.operators.notify import keeping_the_error
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class FactoryTaskLogFetcher(task_log_fetcher.AwsTaskLogFetcher):
             return []
 
 
-class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
+class FactoryEcsRunTaskOperator(SpecTemplating, EcsRunTaskOperator):
     """Runs one spec task on ECS, registering its task definition only when it changed.
 
     :param managed_definition: the task definition the factory manages for this task, as
@@ -164,15 +164,6 @@ class FactoryEcsRunTaskOperator(EcsRunTaskOperator):
         self.fan_out_item = fan_out_item  # this copy's item of a for_each (factory/operators/fan_out.py)
         self.managed_definition = managed_definition
         self.expected_secrets = tuple(expected_secrets)
-
-    def _do_render_template_fields(
-        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
-    ) -> None:
-        # Not render_template_fields: a for_each copy is rendered through this alone
-        # (the mapped operator calls it on the copy it unmaps).
-        if parent is self:
-            prepare_context(context, self.fan_out_item)
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
     def execute(self, context: Any) -> Any:
         self.network_configuration = self._split_network_ids(self.network_configuration)

@@ -37,6 +37,22 @@ def prepare_context(context: Any, item: str | None) -> None:
         context[ITEM] = item
 
 
+class SpecTemplating:
+    """Mixed into the operators of spec tasks (before the provider's operator), so each
+    renders its templates with `prepare_context`'s additions."""
+
+    fan_out_item: str | None = None  # this copy's item of a for_each; set by the operator
+
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        # Not render_template_fields: a for_each copy is rendered through this alone (the
+        # mapped operator calls it on the copy it unmaps), on every supported Airflow.
+        if parent is self:
+            prepare_context(context, self.fan_out_item)
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
+
+
 class FactoryItemsOperator(BaseOperator):
     """Returns the items of a fan-out: this run's value of the list parameter `param`."""
 
