@@ -71,12 +71,9 @@ class SpecChecker:
         waits += [("tasks", task.name, "wait_for") for task in spec.tasks if task.wait_for]
         if waits and waits_missing_packages():
             missing = " and ".join(waits_missing_packages())
-            document = self.reader.document(path)
             message = f"wait_for needs {missing}, which this Airflow ({self.runtime}) does not have"
             hint = "the platform team installs it beside Airflow; until then, remove the wait"
-            if document is None:  # the file changed since it was read
-                raise SpecError([Diagnostic(spec.path, 0, 0, message, "wait_for", hint=hint)])
-            raise SpecError([document.error(where, message, key=True, rule="wait_for", hint=hint) for where in waits])
+            raise self._located(path, spec, [(where, message) for where in waits], "wait_for", hint)
         self._check_notify_packages(path, spec)
         self._check_deadline(path, spec)
         if self.runtime == "mwaa":
@@ -88,34 +85,42 @@ class SpecChecker:
     def _check_notify_packages(self, path: Path, spec: Spec) -> None:
         """A notify target this Airflow cannot reach (Slack without its provider) is an
         error of the spec, where the target is written; the other specs still load."""
-        missing = [(i, n) for i, n in enumerate(spec.notify) if notify_missing_package(n.target)]
-        if not missing:
-            return
-        document = self.reader.document(path)
-        problems = []
-        for index, item in missing:
-            package = notify_missing_package(item.target)
-            message = f"{item.target} notifications need {package}, which this Airflow ({self.runtime}) does not have"
+        problems = [
+            (("notify", index, item.target), f"{item.target} notifications need {package}, "
+             f"which this Airflow ({self.runtime}) does not have")
+            for index, item in enumerate(spec.notify)
+            if (package := notify_missing_package(item.target))
+        ]  # fmt: skip
+        if problems:
             hint = "the platform team installs it beside Airflow; until then, tell this target another way"
-            where = ("notify", index, item.target)
-            if document is None or not _own_key(document, "notify"):  # from a _defaults.yaml, or changed
-                problems.append(Diagnostic(spec.path, 0, 0, message, "notify", hint=hint))
-            else:
-                problems.append(document.error(where, message, key=True, rule="notify", hint=hint))
-        raise SpecError(problems)
+            raise self._located(path, spec, problems, "notify", hint)
 
     def _check_deadline(self, path: Path, spec: Spec) -> None:
         """A deadline this Airflow cannot alert on is an error of the spec, at its
         deadline, naming the version that can; the other specs still load."""
         why = deadline_unsupported() if spec.deadline is not None else None
-        if why is None:
-            return
-        message = f"deadline needs Airflow {DEADLINE_SINCE} or later (Deadline Alerts); this is {why} ({self.runtime})"
-        hint = "remove the deadline here, or run on Airflow 3.1 or later (MWAA 3.3.1)"
+        if why is not None:
+            message = (
+                f"deadline needs Airflow {DEADLINE_SINCE} or later (Deadline Alerts); this is {why} ({self.runtime})"
+            )
+            hint = "remove the deadline here, or run on Airflow 3.1 or later (MWAA 3.3.1)"
+            raise self._located(path, spec, [(("deadline",), message)], "deadline", hint)
+
+    def _located(
+        self, path: Path, spec: Spec, problems: list[tuple[tuple[object, ...], str]], rule: str, hint: str
+    ) -> SpecError:
+        """The errors the loader finds in a spec that read clean, each at its key in the
+        spec's file; at the file's top when the key comes from a _defaults.yaml or the
+        file changed since it was read."""
         document = self.reader.document(path)
-        if document is None or not _own_key(document, "deadline"):  # from a _defaults.yaml, or changed
-            raise SpecError([Diagnostic(spec.path, 0, 0, message, "deadline", hint=hint)])
-        raise SpecError([document.error(("deadline",), message, key=True, rule="deadline", hint=hint)])
+        found = []
+        for where, message in problems:
+            data = document.data if document is not None else None
+            if isinstance(data, dict) and where[0] in data:
+                found.append(document.error(where, message, key=True, rule=rule, hint=hint))
+            else:
+                found.append(Diagnostic(spec.path, 0, 0, message, rule, hint=hint))
+        return SpecError(found)
 
     def check_all(self, paths: list[Path]) -> tuple[dict[Path, Spec], dict[Path, list[Diagnostic]]]:
         """Every spec's model, or its problems: its own, then those across specs (what it
@@ -136,8 +141,3 @@ class SpecChecker:
     def save_cache(self) -> None:
         if self.reader.cache is not None:
             self.reader.cache.save()
-
-
-def _own_key(document: object, key: str) -> bool:
-    data = getattr(document, "data", None)
-    return isinstance(data, dict) and key in data

@@ -7,6 +7,8 @@ on-prem host may lack the amazon one.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from collections.abc import Mapping
 
@@ -27,3 +29,13 @@ def detect_runtime(environ: Mapping[str, str] = os.environ) -> str:
     if environ.get("AIRFLOW_ENV_NAME") or environ.get("MWAA_AIRFLOW_COMPONENT"):
         return "mwaa"
     return "onprem"
+
+
+@functools.cache
+def importable(module: str) -> bool:
+    """Whether this Python has `module`, found without importing it (nor its parents'
+    code beyond what find_spec needs): what the loader asks of a spec's optional needs."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing
+        return False

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 from importlib import metadata
 from typing import Any
 
+from factory.compile import importable
 from factory.compile.docs import spec_file
 from factory.model import Platform, Spec
 from factory.model.units import format_duration
@@ -35,11 +35,7 @@ CALLBACK = "factory.operators.notify.run_is_late"
 @functools.cache
 def unsupported() -> str | None:
     """Why this Airflow cannot alert on deadlines (its version), or None when it can."""
-    try:
-        found = importlib.util.find_spec("airflow.sdk.definitions.deadline") is not None
-    except (ImportError, ValueError):
-        found = False
-    if found:
+    if importable("airflow.sdk.definitions.deadline"):
         return None
     try:
         version = metadata.version("apache-airflow")

@@ -14,10 +14,9 @@ spec's closed vocabulary: no callable or import path ever comes from YAML.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from typing import Any
 
+from factory.compile import importable
 from factory.compile.docs import spec_file
 from factory.model import Platform, Spec
 
@@ -55,14 +54,7 @@ def _notifier(spec: Spec, platform: Platform, event: str, wanted: tuple[str, ...
 _NEEDED = {"slack": ("airflow.providers.slack.hooks.slack", "apache-airflow-providers-slack")}
 
 
-@functools.cache
 def missing_package(target: str) -> str | None:
     """The package this Airflow lacks to reach `target`, or None."""
     module, package = _NEEDED.get(target, (None, None))
-    if module is None:
-        return None
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a parent package is missing
-        found = False
-    return None if found else package
+    return package if module is not None and not importable(module) else None

@@ -12,11 +12,10 @@ announcing its data: the pipelines after it do not start on a day with no data.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from datetime import timedelta
 from typing import Any
 
+from factory.compile import importable
 from factory.model import Spec
 from factory.model.spec import Wait, wait_task_id
 
@@ -27,18 +26,9 @@ _NEEDED = {
 }
 
 
-@functools.cache
 def missing_packages() -> tuple[str, ...]:
     """The packages this Airflow lacks for a wait (none on MWAA, which pins both)."""
-    missing = []
-    for module, package in _NEEDED.items():
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):  # a parent package is missing
-            found = False
-        if not found:
-            missing.append(package)
-    return tuple(missing)
+    return tuple(package for module, package in _NEEDED.items() if not importable(module))
 
 
 def add_sensors(dag: Any, spec: Spec, aws_conn_id: str) -> dict[str | None, Any]:

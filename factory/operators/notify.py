@@ -112,7 +112,7 @@ def message(event: str, context: Any, spec_path: str) -> tuple[str, str]:
     logical = context.get("logical_date")
     if logical is not None:
         lines.append(f"Logical date: {logical.isoformat() if hasattr(logical, 'isoformat') else logical}")
-    url = log_url(ti, context) if event in ("failure", "retry") else run_url(dag_id, run_id)
+    url = log_url(ti) if event in ("failure", "retry") else run_url(dag_id, run_id)
     if url:
         lines.append(f"Log: {url}" if event in ("failure", "retry") else f"Run page: {url}")
     if event in ("failure", "retry"):
@@ -129,17 +129,16 @@ def message(event: str, context: Any, spec_path: str) -> tuple[str, str]:
     return _redact(f"[factory] {subject}"), _redact("\n".join(lines) + "\n")
 
 
-def log_url(ti: Any, context: Any) -> str | None:
+def log_url(ti: Any) -> str | None:
     """The task try's log page: Airflow's own URL where it has one."""
     url = getattr(ti, "log_url", None)
     if url:
         return str(url)
-    base = _base_url()
     if ti is None:
         return None
     try_number = getattr(ti, "try_number", None)
     suffix = f"?try_number={try_number}" if isinstance(try_number, int) and try_number > 0 else ""
-    return f"{base}/dags/{ti.dag_id}/runs/{quote(str(ti.run_id))}/tasks/{ti.task_id}{suffix}"
+    return f"{_base_url()}/dags/{ti.dag_id}/runs/{quote(str(ti.run_id))}/tasks/{ti.task_id}{suffix}"
 
 
 def run_url(dag_id: str, run_id: str) -> str:
