@@ -1,0 +1,1 @@
+"""Tools for analysts and reviewers: scaffold, explain, graph, diff."""
