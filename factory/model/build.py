@@ -31,11 +31,11 @@ def _text(value: Any) -> str:
 
 
 # Keys a spec's top level (or a _defaults.yaml) sets for every task; a task's own wins.
-_TASK_DEFAULTS = ("retries", "retry_delay", "timeout", "retry_backoff", "max_retry_delay", "depends_on_past", "pool")
+TASK_DEFAULTS = ("retries", "retry_delay", "timeout", "retry_backoff", "max_retry_delay", "depends_on_past", "pool")
 
 
 def build_spec(dag_id: str, path: str, data: dict[str, Any]) -> Spec:
-    inherited = {key: data[key] for key in _TASK_DEFAULTS if key in data}
+    inherited = {key: data[key] for key in TASK_DEFAULTS if key in data}
     tasks = tuple(_build_task(name, {**inherited, **task}) for name, task in data["tasks"].items())
     return Spec(
         dag_id=dag_id,

@@ -108,6 +108,16 @@ class Task:
     for_each: FanOut | None = None  # run once per item (factory/compile/fan_out.py)
 
 
+def secret_variable_key(secret_name: str) -> str:
+    """The Airflow Variable key holding a spec secret: its name without the leading '/'.
+
+    `/prod/sales/db-password` is Variable `prod/sales/db-password`, which the SSM
+    Parameter Store backend reads from `{variables_prefix}/prod/sales/db-password`
+    (with `variables_prefix: ""`, the very parameter MWAA's ECS tasks read).
+    """
+    return secret_name.removeprefix("/")
+
+
 @dataclass(frozen=True)
 class Spec:
     """One pipeline, ready to compile for any runtime."""

@@ -31,6 +31,7 @@ from docker.errors import APIError, NotFound
 from docker.types import LogConfig, Mount
 
 from factory.compile import labels
+from factory.model.spec import secret_variable_key
 from factory.operators.fan_out import SpecTemplating
 from factory.operators.notify import keeping_the_error
 
@@ -44,16 +45,6 @@ ECR_IMAGE = re.compile(
 )
 # What registries answer when a pull lacks (valid) credentials.
 _AUTH_FAILURE = re.compile(r"unauthori[sz]ed|denied|authentication required|no basic auth credentials|forbidden", re.I)
-
-
-def secret_variable_key(secret_name: str) -> str:
-    """The Airflow Variable key holding a spec secret: its name without the leading '/'.
-
-    `/prod/sales/db-password` is Variable `prod/sales/db-password`, which the SSM
-    Parameter Store backend reads from `{variables_prefix}/prod/sales/db-password`
-    (with `variables_prefix: ""`, the very parameter MWAA's ECS tasks read).
-    """
-    return secret_name.removeprefix("/")
 
 
 class FactoryDockerOperator(SpecTemplating, DockerOperator):
