@@ -8,7 +8,7 @@ from pathlib import Path
 from factory.cache import SpecCache, default_dir
 from factory.compile.fargate import FargateSizeError, on_fargate, rounding_note
 from factory.diagnostics import Diagnostic, SpecError
-from factory.load.layout import Project, cache_inputs
+from factory.load.layout import DEFAULTS_FILE, Project, cache_inputs, is_spec_name
 from factory.model import Platform, Spec
 from factory.read import Reader
 from factory.validate.pipelines import announced_by_broken, cross_check
@@ -31,21 +31,35 @@ class LintResult:
 def lint_paths(paths: list[Path]) -> LintResult:
     """Every problem of the specs under `paths`. What a spec runs after is checked against
     the whole specs folder it is in, even when only one file is given (as pre-commit
-    does); the others are read through the spec cache, so that stays quick."""
+    does); the others are read through the spec cache, so that stays quick.
+
+    A _defaults.yaml given is checked with every spec it applies to, the platform file
+    with every spec (its policy holds them all); other files starting with '_' or '.'
+    are not specs and have nothing to check."""
     result = LintResult()
     targets: dict[Path, list[Path]] = {}  # specs folder -> the files asked for, in order
+    defaults: dict[Path, list[Path]] = {}  # specs folder -> the _defaults.yaml files asked for
     projects: dict[Path, Project] = {}
     for path in paths:
         project = Project.containing(path)
         projects.setdefault(project.specs_dir, project)
-        files = [path] if path.is_file() else project.spec_files(under=path.resolve())
+        defaults.setdefault(project.specs_dir, [])
+        if path.is_dir():
+            files = project.spec_files(under=path.resolve())
+        elif path.name == DEFAULTS_FILE:
+            files = project.spec_files(under=path.parent.resolve())
+            defaults[project.specs_dir].append(path.resolve())
+        elif path.resolve() == project.platform_file:
+            files = project.spec_files()
+        else:
+            files = [path] if is_spec_name(path.name) else []
         targets.setdefault(project.specs_dir, []).extend(f.resolve() for f in files)
     for specs_dir, files in targets.items():
-        _lint_project(projects[specs_dir], list(dict.fromkeys(files)), result)
+        _lint_project(projects[specs_dir], list(dict.fromkeys(files)), defaults[specs_dir], result)
     return result
 
 
-def _lint_project(project: Project, files: list[Path], result: LintResult) -> None:
+def _lint_project(project: Project, files: list[Path], defaults: list[Path], result: LintResult) -> None:
     cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
     reader = Reader(project, display_base=Path.cwd(), cache=cache)
     platform = None
@@ -53,6 +67,11 @@ def _lint_project(project: Project, files: list[Path], result: LintResult) -> No
         platform = reader.read_platform()
     except SpecError as exc:
         result.diagnostics.extend(exc.diagnostics)
+    for path in defaults:  # its own problems, even where no spec uses it yet
+        try:
+            reader.read_defaults(path)
+        except SpecError as exc:
+            result.diagnostics.extend(exc.diagnostics)
     models: dict[Path, Spec] = {}
     found: dict[Path, list[Diagnostic]] = {}
     for path in list(dict.fromkeys([*files, *project.spec_files()])):
@@ -71,9 +90,13 @@ def _lint_project(project: Project, files: list[Path], result: LintResult) -> No
     for path, problems in cross_check(models, broken, reader.document).items():
         found[path].extend(problems)
     cache.save()
+    seen = set(result.diagnostics)  # a broken _defaults.yaml is told once, not once per spec
     for path in files:
         result.spec_count += 1
-        result.diagnostics.extend(found.get(path, []))
+        for diagnostic in found.get(path, []):
+            if diagnostic not in seen or diagnostic.path == reader.name(path):
+                seen.add(diagnostic)
+                result.diagnostics.append(diagnostic)
 
 
 def runtime_limits(spec: Spec, platform: Platform) -> list[Diagnostic]:

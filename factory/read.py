@@ -52,6 +52,10 @@ class Reader:
             self._raw[path] = read_bytes(str(path), self.name(path))
         return self._raw[path]
 
+    def read_defaults(self, path: Path) -> Document:
+        """A _defaults.yaml, checked against its schema; SpecError with its problems."""
+        return self._defaults_doc(path)
+
     def _defaults_doc(self, path: Path) -> Document:
         cached = self._defaults.get(path)
         if cached is None:

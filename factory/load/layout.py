@@ -9,14 +9,25 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 SPEC_SUFFIX = ".yaml"
 PLATFORM_FILE = "_platform.yaml"
 DEFAULTS_FILE = "_defaults.yaml"
-# The schemas beside the package: in a checkout, and in the MWAA dags-folder layout.
-BUNDLED_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def _bundled_schemas() -> Path:
+    """The schemas this factory came with: beside the package in a checkout and in the
+    MWAA dags-folder layout; from a wheel (a pre-commit hook's environment), in the
+    environment's share/factory/schemas (setup.cfg's data_files)."""
+    beside = Path(__file__).resolve().parents[2] / "schemas"
+    installed = Path(sys.prefix) / "share" / "factory" / "schemas"
+    return installed if not beside.is_dir() and installed.is_dir() else beside
+
+
+BUNDLED_SCHEMAS = _bundled_schemas()
 # The two files Airflow parses (dags/): the DAGs, and the report of the broken specs.
 LOADER_FILE = "factory_dags.py"
 REPORTER_FILE = "factory_spec_errors.py"
