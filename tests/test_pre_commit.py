@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRE_COMMIT = str(Path(sys.executable).parent / "pre-commit")
 # What pre-commit needs of this repository to install the hook: the package and its build files.
 HOOK_FILES = ("factory", "schemas", "setup.cfg", "pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
-GOOD = "description: Daily\nschedule: \"0 3 * * *\"\ntasks:\n  extract:\n    image: reg.example.com/extract:1\n"
+GOOD = 'description: Daily\nschedule: "0 3 * * *"\ntasks:\n  extract:\n    image: reg.example.com/extract:1\n'
 AFTER = "description: Report\nafter: [sales.daily]\ntasks:\n  report:\n    image: reg.example.com/report:1\n"
 
 
