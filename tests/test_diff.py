@@ -160,6 +160,7 @@ def test_a_defaults_change_lists_every_pipeline_it_changes(repo: Path, capsys) -
     assert set(found) == {"sales.daily", "sales.weekly"}  # not finance.close: no sales defaults there
     assert _changes(found["sales.daily"]) == {"tasks.extract.retries": (1, 3)}
     assert _changes(found["sales.weekly"]) == {"tasks.report.retries": (1, 3)}
+    assert found["sales.daily"]["because"] == ["specs/sales/_defaults.yaml"]  # the file behind it
 
 
 def test_a_renamed_spec_is_one_rename_and_says_what_it_costs(repo: Path, capsys) -> None:

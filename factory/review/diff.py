@@ -50,6 +50,7 @@ class Pipeline:
     view: dict[str, Any] | None = None  # None: it does not load on any runtime
     errors: dict[str, list[str]] = field(default_factory=dict)  # runtime -> its first problems
     compiled: dict[str, dict[str, Any]] = field(default_factory=dict)  # runtime -> flat DAG picture
+    inputs: tuple[str, ...] = ()  # the files its DAG is made of: the spec, its defaults, the platform
 
 
 @dataclass
@@ -70,6 +71,7 @@ class PipelineDiff:
     compiled: dict[str, list[Change]] = field(default_factory=dict)  # runtime, or "both" -> changes
     errors: dict[str, list[str]] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)  # an added pipeline's
+    because: list[str] = field(default_factory=list)  # the changed files it is made of
 
 
 @dataclass
@@ -93,7 +95,9 @@ def read(side: Side) -> SideReading:
     paths = side.project.spec_files()
     for path in paths:
         dag_id = side.project.dag_id(path)
-        pipelines[dag_id] = Pipeline(dag_id, os.path.relpath(path, side.root))
+        made_of = [path, *side.project.defaults_chain(path), side.project.platform_file]
+        inputs = tuple(os.path.relpath(p, side.root) for p in made_of)
+        pipelines[dag_id] = Pipeline(dag_id, inputs[0], inputs=inputs)
     platform: Platform | None = None
     for runtime in RUNTIMES:
         reader = Reader(side.project, display_base=side.root)
@@ -174,6 +178,9 @@ def compare(base: SideReading, head: SideReading, base_label: str, head_label: s
             old, new = base.pipelines[renames[dag_id]], head.pipelines[dag_id]
         found = _pipeline(old, new)
         if found is not None:
+            changed = {path for _, path in touched}
+            made_of = (old.inputs if old else ()) + (new.inputs if new else ())
+            found.because = [path for path in dict.fromkeys(made_of) if path in changed]
             found.renamed_from = renames.get(dag_id)
             found.status = "renamed" if found.renamed_from else found.status
             diffs.append(found)

@@ -95,7 +95,8 @@ def as_text(report: Report) -> str:
         lines += [f"    {line(c)}" for c in report.platform]
     marks = {"added": "+", "removed": "-", "renamed": ">", "broken": "!", "fixed": "*"}
     for item in report.pipelines:
-        lines += ["", f"{marks.get(item.status, '~')} {item.dag_id}  {_headline(item)}  ({item.path})"]
+        because = f"; changed: {', '.join(item.because)}" if item.because else ""
+        lines += ["", f"{marks.get(item.status, '~')} {item.dag_id}  {_headline(item)}  ({item.path}{because})"]
         lines += [f"    {note}" for note in _notes(item)]
         lines += [f"    {line(c)}" for c in item.changes]
         for runtime, found in item.compiled.items():
@@ -112,9 +113,21 @@ def _code(value: Any) -> str:
     return "<em>none</em>" if value is None else f"<code>{text}</code>"
 
 
-def _table(found: list[Change], name: Any = key_name) -> list[str]:
+def _row_name(change: Change) -> str:
+    name = key_name(change.key)
+    if change.key.startswith("tasks.") and change.key.count(".") == 1:
+        return f"{name} (added)" if change.before is None else f"{name} (removed)"
+    return name
+
+
+def _table(found: list[Change]) -> list[str]:
     rows = ["| | before | after |", "|---|---|---|"]
-    return rows + [f"| {html.escape(name(c.key))} | {_code(c.before)} | {_code(c.after)} |" for c in found]
+    return rows + [f"| {html.escape(_row_name(c))} | {_code(c.before)} | {_code(c.after)} |" for c in found]
+
+
+def _made_of(item: PipelineDiff) -> str:
+    because = f"; changed: {', '.join(f'`{path}`' for path in item.because)}" if item.because else ""
+    return f"`{item.path}`{because}"
 
 
 def as_markdown(report: Report) -> str:
@@ -124,9 +137,9 @@ def as_markdown(report: Report) -> str:
         more = f" and {len(report.files) - 20} more" if len(report.files) > 20 else ""
         lines += ["", f"Files: {shown_files}{more}"]
     if report.platform:
-        lines += ["", "#### Platform (`specs/_platform.yaml`)", "", *_table(report.platform, str)]
+        lines += ["", "#### Platform (`specs/_platform.yaml`)", "", *_table(report.platform)]
     for item in report.pipelines:
-        lines += ["", f"#### `{item.dag_id}`: {html.escape(_headline(item))}", "", f"`{item.path}`"]
+        lines += ["", f"#### `{item.dag_id}`: {html.escape(_headline(item))}", "", _made_of(item)]
         notes = _notes(item)
         if notes:
             lines += ["", *(f"- {html.escape(note)}" for note in notes)]
@@ -136,7 +149,7 @@ def as_markdown(report: Report) -> str:
             count = sum(len(found) for found in item.compiled.values())
             lines += ["", f"<details><summary>In the compiled DAG: {count} change(s)</summary>", ""]
             for runtime, found in item.compiled.items():
-                lines += [f"**{_RUNTIME_NAMES[runtime]}**", "", *_table(found, str), ""]
+                lines += [f"**{_RUNTIME_NAMES[runtime]}**", "", *_table(found), ""]
             lines.append("</details>")
     if report.notes:
         lines += ["", *(f"> {html.escape(note)}" for note in report.notes)]
