@@ -1,6 +1,6 @@
 """No `factory` command crashes on any input: every file in tests/bad_specs and in the
-lint-contract corpus (tests/contract/corpus) through `factory lint` and `factory render`
-on both runtimes. Each ends with a documented exit status (0 or 1), never a traceback
+lint-contract corpus (tests/contract/corpus) through `factory lint`, `factory render`
+on both runtimes and `factory explain`. Each ends with a documented exit status (0 or 1), never a traceback
 or an internal error, and every error it prints names the file, with line and column
 where the file has them."""
 
@@ -42,13 +42,20 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 def _check(path: Path, cwd: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(cwd)
     rel = str(path.relative_to(cwd))
-    for argv in (["lint", rel], ["render", rel, "--runtime", "onprem"], ["render", rel, "--runtime", "mwaa"]):
+    commands = (
+        ["lint", rel],
+        ["render", rel, "--runtime", "onprem"],
+        ["render", rel, "--runtime", "mwaa"],
+        ["explain", rel],
+        ["explain", rel, "--format", "json"],
+    )
+    for argv in commands:
         status, output = _run(argv, capsys)
         command = "factory " + " ".join(argv)
         assert status in (0, 1), f"{command} exited {status}:\n{output}"
         assert "Traceback" not in output and "internal error" not in output, f"{command}:\n{output}"
         errors = [line for line in output.splitlines() if " error: " in line]
-        if argv[0] == "lint":
+        if argv[0] in ("lint", "explain"):
             assert (status == 1) == bool(errors), f"{command}: exit {status} but errors {errors}"
         for line in errors:
             assert ERROR_LINE.match(line), f"{command}: an error without its file: {line!r}"
