@@ -59,19 +59,32 @@ def lint_paths(paths: list[Path]) -> LintResult:
     return result
 
 
-def _lint_project(project: Project, files: list[Path], defaults: list[Path], result: LintResult) -> None:
-    cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
-    reader = Reader(project, display_base=Path.cwd(), cache=cache)
+@dataclass(frozen=True)
+class Reading:
+    """What lint says of a project: the models of the specs that load, and the problems
+    (errors and notes) of every spec read."""
+
+    models: dict[Path, Spec]  # the specs with no error
+    found: dict[Path, list[Diagnostic]]
+    platform: list[Diagnostic]  # the platform file's own problems
+
+    @property
+    def errors(self) -> dict[Path, list[Diagnostic]]:
+        """The specs that do not load, with their errors only (notes fail nothing)."""
+        errors = {path: [d for d in found if d.severity == "error"] for path, found in self.found.items()}
+        return {path: found for path, found in errors.items() if found}
+
+
+def read_project(reader: Reader, files: list[Path]) -> Reading:
+    """Every spec of the reader's project checked (`files` first: they are read even where
+    the walk of specs/ would not reach), then the checks across specs."""
+    project = reader.project
     platform = None
+    platform_problems: list[Diagnostic] = []
     try:
         platform = reader.read_platform()
     except SpecError as exc:
-        result.diagnostics.extend(exc.diagnostics)
-    for path in defaults:  # its own problems, even where no spec uses it yet
-        try:
-            reader.read_defaults(path)
-        except SpecError as exc:
-            result.diagnostics.extend(exc.diagnostics)
+        platform_problems = list(exc.diagnostics)
     models: dict[Path, Spec] = {}
     found: dict[Path, list[Diagnostic]] = {}
     for path in list(dict.fromkeys([*files, *project.spec_files()])):
@@ -89,11 +102,26 @@ def _lint_project(project: Project, files: list[Path], defaults: list[Path], res
     }
     for path, problems in cross_check(models, broken, reader.document).items():
         found[path].extend(problems)
-    cache.save()
+        del models[path]
+    if reader.cache is not None:
+        reader.cache.save()
+    return Reading(models, found, platform_problems)
+
+
+def _lint_project(project: Project, files: list[Path], defaults: list[Path], result: LintResult) -> None:
+    cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
+    reader = Reader(project, display_base=Path.cwd(), cache=cache)
+    reading = read_project(reader, files)
+    result.diagnostics.extend(reading.platform)
+    for path in defaults:  # its own problems, even where no spec uses it yet
+        try:
+            reader.read_defaults(path)
+        except SpecError as exc:
+            result.diagnostics.extend(exc.diagnostics)
     seen = set(result.diagnostics)  # a broken _defaults.yaml is told once, not once per spec
     for path in files:
         result.spec_count += 1
-        for diagnostic in found.get(path, []):
+        for diagnostic in reading.found.get(path, []):
             if diagnostic not in seen or diagnostic.path == reader.name(path):
                 seen.add(diagnostic)
                 result.diagnostics.append(diagnostic)

@@ -15,7 +15,7 @@ import traceback
 from factory import __version__
 
 # "up" registers `factory up` and `factory down`.
-COMMANDS = ("new", "lint", "explain", "diff", "render", "schema-docs", "sync", "mwaa", "run", "up")
+COMMANDS = ("new", "lint", "explain", "diff", "graph", "render", "schema-docs", "sync", "mwaa", "run", "up")
 
 
 EXIT_STATUS = """\
