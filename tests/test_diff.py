@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from git_repos import git
 
 from factory.cli import main
 
@@ -48,16 +48,6 @@ tasks:
 """
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def _write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         path = root / name
@@ -70,7 +60,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """main holds three specs; the work tree is on a branch off it."""
     root = tmp_path / "repo"
     root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
+    git(root, "init", "-q", "-b", "main")
     shutil.copytree(REPO / "schemas", root / "schemas")
     (root / "specs").mkdir()
     shutil.copy2(REPO / "specs" / "_platform.yaml", root / "specs")
@@ -83,9 +73,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             "specs/finance/close.yaml": CLOSE,
         },
     )
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "base")
-    _git(root, "checkout", "-qb", "feature")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    git(root, "checkout", "-qb", "feature")
     monkeypatch.chdir(root)
     return root
 
@@ -140,7 +130,7 @@ def test_a_new_task_with_its_size_on_fargate(repo: Path, capsys) -> None:
     path = repo / "specs/sales/weekly.yaml"
     path.write_text(path.read_text() + "  publish:\n    image: reg.example.com/publish:1.0\n"
                     "    depends_on: [report]\n    cpu: 1\n    memory: 3GiB\n")  # fmt: skip
-    _git(repo, "commit", "-qam", "publish")
+    git(repo, "commit", "-qam", "publish")
     status, report = _diff(capsys)  # merge base with main -> the work tree (the commit)
     assert status == 1
     (weekly,) = report["pipelines"]
@@ -164,7 +154,7 @@ def test_a_defaults_change_lists_every_pipeline_it_changes(repo: Path, capsys) -
 
 
 def test_a_renamed_spec_is_one_rename_and_says_what_it_costs(repo: Path, capsys) -> None:
-    _git(repo, "mv", "specs/finance/close.yaml", "specs/finance/month_close.yaml")
+    git(repo, "mv", "specs/finance/close.yaml", "specs/finance/month_close.yaml")
     status, report = _diff(capsys)
     assert status == 1
     (item,) = report["pipelines"]
@@ -203,13 +193,13 @@ def test_a_platform_change_reaches_every_mwaa_dag(repo: Path, capsys) -> None:
 def test_two_revisions_and_a_project_in_a_subfolder(tmp_path: Path, capsys, monkeypatch) -> None:
     root = tmp_path / "mono"
     (root / "data").mkdir(parents=True)
-    _git(root, "init", "-q", "-b", "trunk")
+    git(root, "init", "-q", "-b", "trunk")
     shutil.copytree(REPO / "schemas", root / "data" / "schemas")
     _write(root / "data", {"specs/sales/_defaults.yaml": DEFAULTS, "specs/sales/daily.yaml": DAILY})
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "one")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
     (root / "data/specs/sales/daily.yaml").write_text(DAILY.replace('"0 3 * * *"', '"30 3 * * *"'))
-    _git(root, "commit", "-qam", "two")
+    git(root, "commit", "-qam", "two")
     (root / "data/specs/sales/daily.yaml").write_text(DAILY.replace('"0 3 * * *"', '"0 9 * * *"'))  # not committed
     monkeypatch.chdir(root / "data")
     status, report = _diff(capsys, "HEAD~1", "HEAD")

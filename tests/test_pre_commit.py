@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from git_repos import git
 
 REPO = Path(__file__).resolve().parents[1]
 PRE_COMMIT = str(Path(sys.executable).parent / "pre-commit")
@@ -20,16 +21,6 @@ PRE_COMMIT = str(Path(sys.executable).parent / "pre-commit")
 HOOK_FILES = ("factory", "schemas", "setup.cfg", "pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
 GOOD = 'description: Daily\nschedule: "0 3 * * *"\ntasks:\n  extract:\n    image: reg.example.com/extract:1\n'
 AFTER = "description: Report\nafter: [sales.daily]\ntasks:\n  report:\n    image: reg.example.com/report:1\n"
-
-
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +34,10 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(source, root / name)
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "factory")
-    return root, _git(root, "rev-parse", "HEAD")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "factory")
+    return root, git(root, "rev-parse", "HEAD")
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +58,9 @@ def team_repo(tmp_path: Path, hook_repo: tuple[Path, str], pre_commit_home: Path
     (root / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {url}\n    rev: {rev}\n    hooks:\n      - id: factory-lint\n"
     )
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "specs")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "specs")
     return root
 
 
@@ -90,7 +81,7 @@ def test_the_hook_passes_good_specs(team_repo: Path, pre_commit_home: Path) -> N
 def test_a_commit_of_a_broken_spec_is_stopped_with_its_line(team_repo: Path, pre_commit_home: Path) -> None:
     assert _pre_commit(team_repo, pre_commit_home, "install").returncode == 0
     (team_repo / "specs" / "sales" / "daily.yaml").write_text(GOOD.replace("image:", "imgae:"))
-    _git(team_repo, "add", "-A")
+    git(team_repo, "add", "-A")
     env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home)}
     env.pop("VIRTUAL_ENV", None)
     commit = subprocess.run(
@@ -101,7 +92,7 @@ def test_a_commit_of_a_broken_spec_is_stopped_with_its_line(team_repo: Path, pre
     assert commit.returncode != 0, output
     assert "specs/sales/daily.yaml:5:5: error:" in output and "imgae" in output
     assert "Traceback" not in output
-    assert _git(team_repo, "log", "--format=%s") == "specs"  # nothing was committed
+    assert git(team_repo, "log", "--format=%s") == "specs"  # nothing was committed
 
 
 def test_only_the_files_passed_are_linted_against_the_whole_project(team_repo: Path, pre_commit_home: Path) -> None:
