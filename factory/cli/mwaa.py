@@ -1,8 +1,15 @@
-"""`factory mwaa status|requirements`: what an MWAA environment made of the specs; its requirements.txt.
+"""`factory mwaa`: ask an MWAA environment what it made of the specs, run Airflow CLI
+commands on it, trigger DAG runs, and write its requirements.txt.
 
-status exit codes: 0 every spec is a DAG on MWAA, 1 MWAA rejected a spec (or, without
---wait, some are not parsed yet), 2 bad arguments, 3 AWS or MWAA API failure, 4 --wait
-timed out.
+- status: which specs MWAA parsed and which it rejected (InvokeRestApi, else the CLI route).
+- cli ENV -- COMMAND...: an Airflow CLI command on the environment's web server, with
+  its stdout and stderr here (factory/cli/mwaa_cli.py).
+- trigger ENV DAG_ID: a DAG run, followed to its end with --wait (factory/cli/mwaa_cli.py).
+- requirements: the requirements.txt MWAA needs (its --constraint line).
+
+Exit codes: 0 done; 1 MWAA rejected a spec, the command failed there, or the run failed;
+2 bad arguments (or a command MWAA does not support); 3 AWS or MWAA API failure;
+4 --wait timed out.
 """
 
 from __future__ import annotations
@@ -25,19 +32,29 @@ EXIT_USAGE = 2
 EXIT_AWS = 3
 EXIT_TIMEOUT = 4
 
+STATUS_DESCRIPTION = """\
+`factory mwaa status ENV`: what an MWAA environment made of the synced specs.
+
+Exit codes: 0 every spec is a DAG on MWAA, 1 MWAA rejected a spec (or, without --wait,
+some are not parsed yet), 2 bad arguments, 3 AWS or MWAA API failure, 4 --wait timed out.
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from factory.cli import mwaa_cli
+
     parser = subparsers.add_parser(
         "mwaa",
-        help="ask an MWAA environment about the synced specs; write its requirements.txt",
-        description="Amazon MWAA helpers.",
+        help="ask an MWAA environment about the synced specs; run Airflow commands and DAG runs on it",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="mwaa_command", required=True, metavar="COMMAND")
 
     status = commands.add_parser(
         "status",
         help="which specs MWAA parsed, and which it rejected (import errors)",
-        description=__doc__,
+        description=STATUS_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     status.add_argument("environment", help="the MWAA environment's name")
@@ -83,6 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_aws_arguments(requirements)
     requirements.set_defaults(handler=run_requirements)
 
+    mwaa_cli.register(commands)
+
 
 def mwaa_client(args: argparse.Namespace) -> BaseClient:
     from factory.deploy.aws import make_client
@@ -99,12 +118,12 @@ def run_status(args: argparse.Namespace) -> int:
 
     project = Project.at(args.project)
     if not project.specs_dir.is_dir():
-        return _fail(f"no specs/ folder in {args.project.resolve()} (pass --project)", EXIT_USAGE)
+        return fail(f"no specs/ folder in {args.project.resolve()} (pass --project)", EXIT_USAGE)
     since = datetime.now(UTC)
     if args.since:
         parsed = mwaa.parse_time(args.since)
         if parsed is None:
-            return _fail(f"--since: not an ISO time: {args.since!r}", EXIT_USAGE)
+            return fail(f"--since: not an ISO time: {args.since!r}", EXIT_USAGE)
         since = parsed
     expected = mwaa.expected_dags(project)
 
@@ -131,11 +150,11 @@ def run_status(args: argparse.Namespace) -> int:
         else:
             report = mwaa.assess(api.snapshot(), expected)
     except AwsError as exc:
-        return _fail(str(exc), EXIT_AWS)
+        return fail(str(exc), EXIT_AWS)
     except AWS_ERRORS as exc:
-        return _fail(explain(exc, f"(environment {args.environment!r})"), EXIT_AWS)
+        return fail(explain(exc, f"(environment {args.environment!r})"), EXIT_AWS)
     except mwaa.MwaaApiError as exc:
-        return _fail(str(exc), EXIT_AWS)
+        return fail(str(exc), EXIT_AWS)
 
     _print_report(args.environment, report, len(expected))
     if report.failed:
@@ -184,14 +203,14 @@ def run_requirements(args: argparse.Namespace) -> int:
         try:
             environment = mwaa_client(args).get_environment(Name=args.environment)["Environment"]
         except AwsError as exc:
-            return _fail(str(exc), EXIT_AWS)
+            return fail(str(exc), EXIT_AWS)
         except AWS_ERRORS as exc:
-            return _fail(explain(exc, f"(environment {args.environment!r})"), EXIT_AWS)
+            return fail(explain(exc, f"(environment {args.environment!r})"), EXIT_AWS)
         airflow_version = environment["AirflowVersion"]
     try:
         python_version = python_for(airflow_version, args.python_version)
     except RequirementsError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
     if args.output is None:
         print(render(airflow_version, python_version), end="")
         return 0
@@ -201,6 +220,7 @@ def run_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail(message: str, code: int) -> int:
+def fail(message: str, code: int) -> int:
+    """Print the one line that says what went wrong; return the exit code."""
     print(f"factory mwaa: error: {message}", file=sys.stderr)
     return code

@@ -7,7 +7,8 @@ Two ways in, both through the MWAA API (boto3 client "mwaa"):
   and {"import_errors": [...], "total_entries": N}.
 - Fallback: `CreateCliToken`, then POST `dags list -o json` and
   `dags list-import-errors -o json` to https://{WebServerHostname}/aws_mwaa/cli, which
-  answers {"stdout": base64, "stderr": base64}.
+  answers {"stdout": base64, "stderr": base64}. Both routes are in
+  factory/deploy/mwaa_api.py, which `factory mwaa cli` and `trigger` use too.
 
 The factory reports broken specs as one import error on factory_spec_errors.py whose text holds
 `specs/...yaml:line:col: message` lines; `assess` maps those lines back to specs.
@@ -15,12 +16,9 @@ The factory reports broken specs as one import error on factory_spec_errors.py w
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,17 +29,11 @@ from botocore.exceptions import ClientError
 
 from factory.deploy.aws import AWS_ERRORS, error_code, explain
 from factory.deploy.bundle import LOADER_FILE, REPORTER_FILE
+from factory.deploy.mwaa_api import CLI_TIMEOUT, FALLBACK_CODES, MwaaApiError, WebServerCli, rest_call
 from factory.load.layout import Project
 
 PAGE_LIMIT = 100  # Airflow's default [api] maximum_page_limit
-# InvokeRestApi failures after which the CLI route may still work: an environment older
-# than Airflow 2.4.3, or credentials allowed airflow:CreateCliToken but not InvokeRestApi.
-_FALLBACK_CODES = {"ValidationException", "AccessDeniedException", "UnknownOperationException"}
 SPEC_LINE = re.compile(r"(?P<path>specs/[^\s:]+\.ya?ml)(?::(?P<line>\d+):(?P<column>\d+))?: (?P<message>\S.*)")
-
-
-class MwaaApiError(Exception):
-    """The environment could not be asked, or answered something unexpected."""
 
 
 @dataclass(frozen=True)
@@ -119,21 +111,8 @@ class RestApi:
     def _all(self, path: str, field_name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         while True:
-            try:
-                response = self.client.invoke_rest_api(
-                    Name=self.environment,
-                    Path=path,
-                    Method="GET",
-                    QueryParameters={"limit": PAGE_LIMIT, "offset": len(items)},
-                )
-            except ClientError as exc:
-                if error_code(exc) in ("RestApiClientException", "RestApiServerException"):
-                    status = exc.response.get("RestApiStatusCode", "?")
-                    detail = exc.response.get("RestApiResponse", "")
-                    raise MwaaApiError(f"Airflow REST API GET {path} answered {status}: {detail}") from None
-                raise
-            status = response.get("RestApiStatusCode")
-            body = response.get("RestApiResponse")
+            query = {"limit": PAGE_LIMIT, "offset": len(items)}
+            status, body = rest_call(self.client, self.environment, "GET", path, query=query)
             if status != 200 or not isinstance(body, dict) or not isinstance(body.get(field_name), list):
                 raise MwaaApiError(f"Airflow REST API GET {path} answered {status}: {str(body)[:300]}")
             page = body[field_name]
@@ -146,21 +125,18 @@ class RestApi:
 class CliApi:
     """`dags list` and `dags list-import-errors` through the /aws_mwaa/cli endpoint."""
 
-    via = "Airflow CLI (CreateCliToken)"
+    via = WebServerCli.via
 
     def __init__(
-        self, client: BaseClient, environment: str, timeout: float = 60, now: Callable[[], datetime] = _now
+        self, client: BaseClient, environment: str, timeout: float = CLI_TIMEOUT, now: Callable[[], datetime] = _now
     ) -> None:
-        self.client = client
-        self.environment = environment
-        self.timeout = timeout
+        self.cli = WebServerCli(client, environment, timeout)
         self.now = now
 
     def snapshot(self) -> Snapshot:
         taken_at = self.now()
-        token = self.client.create_cli_token(Name=self.environment)
-        dags = _json_output(self._run(token, "dags list -o json"), "dags list")
-        errors = _json_output(self._run(token, "dags list-import-errors -o json"), "dags list-import-errors")
+        dags = json_output(self._stdout("dags list -o json"), "dags list")
+        errors = json_output(self._stdout("dags list-import-errors -o json"), "dags list-import-errors")
         return Snapshot(
             {d.dag_id: d for d in (_dag(item) for item in dags)},
             [_parse_error(item) for item in errors],
@@ -168,31 +144,16 @@ class CliApi:
             taken_at,
         )
 
-    def _run(self, token: dict[str, Any], command: str) -> str:
-        url = f"https://{token['WebServerHostname']}/aws_mwaa/cli"
-        request = urllib.request.Request(
-            url,
-            data=command.encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {token['CliToken']}", "Content-Type": "text/plain"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise MwaaApiError(f"POST {url} ({command}) answered {exc.code}: {exc.read()[:300]!r}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise MwaaApiError(f"cannot reach {url}: {exc}") from None
-        except ValueError as exc:
-            raise MwaaApiError(f"POST {url} ({command}) did not answer JSON: {exc}") from None
-        stdout = base64.b64decode(body.get("stdout", "")).decode("utf-8", "replace")
-        stderr = base64.b64decode(body.get("stderr", "")).decode("utf-8", "replace")
-        if not stdout.strip() and stderr.strip():
-            raise MwaaApiError(f"`airflow {command}` failed on the environment: {stderr.strip()[-500:]}")
-        return stdout
+    def _stdout(self, command: str) -> str:
+        output = self.cli.run(command)
+        if output.failure:
+            raise MwaaApiError(
+                f"`airflow {command}` failed on the environment ({output.failure}): {output.error_text.strip()[-500:]}"
+            )
+        return output.text
 
 
-def _json_output(stdout: str, command: str) -> list[dict[str, Any]]:
+def json_output(stdout: str, command: str) -> list[dict[str, Any]]:
     """The JSON list in a CLI's output; Airflow prints "No data found" for an empty one, and
     warnings may come before the JSON."""
     decoder = json.JSONDecoder()
@@ -227,7 +188,7 @@ class AutoApi:
         try:
             snapshot = self.rest.snapshot()
         except ClientError as exc:
-            if error_code(exc) not in _FALLBACK_CODES:
+            if error_code(exc) not in FALLBACK_CODES:
                 raise
             try:
                 snapshot = self.cli.snapshot()
