@@ -179,7 +179,8 @@ def write_factory_project(root: Path, items: list[Pipeline]) -> Path:
     shutil.copytree(REPO / "schemas", root / "schemas")
     dags = root / "dags"
     dags.mkdir()
-    shutil.copy2(REPO / "dags" / "factory_dags.py", dags / "factory_dags.py")
+    for loader in sorted((REPO / "dags").glob("factory_dags_*_of_*.py")):  # the loader files
+        shutil.copy2(loader, dags / loader.name)
     if (REPO / "dags" / ".airflowignore").is_file():
         shutil.copy2(REPO / "dags" / ".airflowignore", dags / ".airflowignore")
     (specs / "_platform.yaml").write_text(

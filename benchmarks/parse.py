@@ -35,6 +35,8 @@ from typing import Any
 
 import generate
 
+from factory.load.shards import loader_file
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CHILD = HERE / "child.py"
@@ -352,8 +354,8 @@ class Bench:
                     env=dict(context),
                     worker=True,
                 )
-                # The worker parses the DAG file itself, not the folder.
-                c.target = project / "dags" / "factory_dags.py"
+                # The worker parses the DAG's own file (the loader file holding it), not the folder.
+                c.target = project / "dags" / loader_file(target.dag_id)
                 c.expect_dags, c.expect_dag_id = None, target.dag_id
                 contenders.append(c)
         if not self.args.quick:

@@ -61,9 +61,13 @@ def _code_fingerprint() -> bytes:
 class SpecCache:
     """The pack of one specs folder: `get` during a parse, `save` once at its end."""
 
-    def __init__(self, folder: Path, specs_dir: Path, inputs: list[Path]) -> None:
+    def __init__(self, folder: Path, specs_dir: Path, inputs: list[Path], tag: str = "") -> None:
+        """`tag`: whose pack (a loader file's own, so each holds just the specs that file
+        reads and the files never evict each other's entries)."""
         self.enabled = os.environ.get("FACTORY_CACHE", "1") != "0"
-        self.path = folder / f"{hashlib.sha256(str(specs_dir).encode()).hexdigest()[:24]}.json"
+        self.folder = folder
+        self.project_key = hashlib.sha256(str(specs_dir).encode()).hexdigest()[:24]
+        self.path = folder / (f"{self.project_key}-{tag}.json" if tag else f"{self.project_key}.json")
         digest = hashlib.sha256(__version__.encode())
         digest.update(_code_fingerprint())
         try:

@@ -21,18 +21,20 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
-import json
 import logging
-import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from factory.budget import parse_budget
 from factory.check import SpecChecker, project_for
 from factory.compile.airflow_compat import DAG, get_parsing_context
 from factory.diagnostics import Diagnostic, SpecError
+from factory.handover import HandOver, read_all
 from factory.load.layout import REPORTER_FILE, Project
+from factory.load.shards import LOADER_FILES, SHARDS, Shard, shard_problems
 
 log = logging.getLogger(__name__)
 SENTINEL_DAG_ID = "factory_spec_errors"
@@ -73,12 +75,22 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
 
 
 def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
+    started = time.monotonic()
+    shard = Shard.of_file(loader_file)
+    if shard is None and any((Path(loader_file).parent / name).is_file() for name in LOADER_FILES):
+        # An older factory's single loader file left beside the shards: loading here too
+        # would give every DAG two files. The reporter asks for its removal.
+        log.error("factory: %s is not one of the loader files %s: it loads nothing", loader_file, LOADER_FILES[0])
+        return []
     project = project_for(Path(loader_file).resolve().parent)
     only = _spec_being_run(project)
+    if only is not None and shard is not None and not shard.holds(project.dag_id(only)):
+        return []  # a worker running another loader file's DAG
+    tag = shard.tag if shard is not None else "all"
     try:
         # A worker builds one DAG: validating one spec is cheaper than reading the pack
         # of a thousand, and keeps task start independent of how many specs there are.
-        checker = SpecChecker.open(project, loader_file, cache=only is None)
+        checker = SpecChecker.open(project, loader_file, cache=only is None, cache_tag=tag)
     except SpecError as exc:
         _log_skipped(exc.diagnostics, "no spec can be loaded")
         return exc.diagnostics
@@ -86,7 +98,7 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
     from factory.compile.dag import build_dag  # Airflow itself: after the checks above
 
     problems: list[Diagnostic] = []
-    failures = CompileFailures(checker)
+    handover = HandOver(checker, tag)
     if only:
         # A worker: this one spec, nothing else read (the DAG processor checked the rest).
         try:
@@ -94,10 +106,25 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
         except SpecError as exc:
             models, errors = {}, {only: exc.diagnostics}
     else:
-        models, errors = checker.check_all(checker.project.spec_files())
+        paths = checker.project.spec_files()
+        if shard is None:
+            models, errors = checker.check_all(paths)
+        else:
+            models, errors = checker.check_shard([p for p in paths if shard.holds(project.dag_id(p))], paths)
     for found in errors.values():
         problems.extend(found)
-    for path, spec in models.items():
+    budget, why = parse_budget() if only is None else (float("inf"), "")
+    items = list(models.items())
+    for done, (path, spec) in enumerate(items):
+        if time.monotonic() - started > budget:
+            left = [checker.reader.name(p) for p, _ in items[done:]]
+            handover.ran_out(Path(loader_file).name, budget, why, left)
+            log.error(
+                "factory: %s ran out of its parse-time budget (%.1f s, %s) after %d of its %d DAGs: "
+                "the other %d are not loaded this parse; they are the import error of dags/%s",
+                Path(loader_file).name, budget, why, done, len(items), len(left), REPORTER_FILE,
+            )  # fmt: skip
+            break
         try:
             namespace[spec.dag_id] = build_dag(spec, checker.platform, checker.runtime)
         except Exception as exc:
@@ -106,10 +133,10 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
             log.exception("factory: could not compile %s", spec.path)
             problem = Diagnostic(spec.path, 0, 0, f"cannot compile: {type(exc).__name__}: {exc}", "compile")
             problems.append(problem)
-            failures.add(path, problem)
+            handover.add(path, problem)
     checker.save_cache()
     if only is None:
-        failures.save()
+        handover.save()
     _log_skipped(problems, "skipped")
     return problems
 
@@ -162,34 +189,74 @@ def _import_errors_need_a_dag_to_clear() -> bool:
 
 def _all_problems(reporter_file: str) -> tuple[list[Diagnostic], int, int]:
     """Every problem, how many specs were checked, and how many of them are broken."""
+    dags_dir = Path(reporter_file).resolve().parent
     try:
-        checker = SpecChecker.open(project_for(Path(reporter_file).resolve().parent), reporter_file, cache=True)
+        checker = SpecChecker.open(project_for(dags_dir), reporter_file, cache=True)
     except SpecError as exc:
         return exc.diagnostics, 0, 0
     problems: list[Diagnostic] = []
     paths = checker.project.spec_files()
-    bad = 0
-    compile_failures = CompileFailures(checker).load()
     _models, errors = checker.check_all(paths)
+    handed = _handed_over(checker, dags_dir, paths)
+    bad = 0
     for path in paths:
-        if path in errors:
-            problems.extend(errors[path])
+        found = errors.get(path) or handed.get(path)
+        if found:
+            problems.extend(found)
             bad += 1
-            continue
-        failure = compile_failures.get(checker.reader.name(path))
-        if isinstance(failure, dict) and failure.get("key") == CompileFailures.key_of(checker, path):
-            try:
-                problems.append(Diagnostic(**failure["diagnostic"]))
-                bad += 1
-            except (KeyError, TypeError):
-                pass  # a hand-over written by another factory version: the loader rewrites it
+    problems += _missing_loader_files(checker, dags_dir, paths)
     checker.save_cache()
     return problems, len(paths), bad
+
+
+def _handed_over(checker: SpecChecker, dags_dir: Path, paths: list[Path]) -> dict[Path, list[Diagnostic]]:
+    """What the loader files could not load although the spec is good: a compile
+    failure of the spec as it is now, or a parse that ran out of time before reaching it."""
+    by_name = {checker.reader.name(path): path for path in paths}
+    found: dict[Path, list[Diagnostic]] = {}
+    for content in read_all(checker):
+        failures = content.get("compile")
+        for name, failure in failures.items() if isinstance(failures, dict) else ():
+            path = by_name.get(name)
+            if path is None or not isinstance(failure, dict) or failure.get("key") != HandOver.key_of(checker, path):
+                continue
+            try:
+                found.setdefault(path, []).append(Diagnostic(**failure["diagnostic"]))
+            except (KeyError, TypeError):
+                pass  # a hand-over written by another factory version: the loader rewrites it
+        late = content.get("out_of_time")
+        if not isinstance(late, dict) or not (dags_dir / str(late.get("file"))).is_file():
+            continue
+        shard = Shard.of_file(str(late["file"]))
+        message = (
+            f"not loaded: dags/{late['file']} ran out of its parse-time budget ({late.get('budget_s')} s, "
+            f"{late.get('why')}) before it reached this spec"
+        )
+        hint = "the platform team gives the DAG processor more time or CPU (docs/isolation.md, 'Parse time')"
+        for name in late.get("specs") or ():
+            path = by_name.get(name)
+            if path is not None and (shard is None or shard.holds(checker.project.dag_id(path))):
+                found.setdefault(path, [Diagnostic(name, 0, 0, message, "parse-time", hint=hint)])
+    return found
+
+
+def _missing_loader_files(checker: SpecChecker, dags_dir: Path, paths: list[Path]) -> list[Diagnostic]:
+    """A loader file missing from dags/ (its specs have no DAG), or one too many."""
+    found = []
+    for name, why in shard_problems(dags_dir):
+        shard = Shard.of_file(name)
+        held = sum(1 for p in paths if shard.holds(checker.project.dag_id(p))) if shard and shard.count == SHARDS else 0
+        if held:
+            why = why.replace("the specs it holds", f"the {held} spec{'s' if held != 1 else ''} it holds")
+        found.append(Diagnostic(f"dags/{name}", 0, 0, why, "loader-files"))
+    return found
 
 
 def _report_text(problems: list[Diagnostic], checked: int, bad: int) -> str:
     if not checked:
         head = "No spec can be loaded until this is fixed, so there are no factory DAGs:"
+    elif not bad:
+        head = "No spec has an error, but dags/ does not hold the factory's loader files as it should:"
     else:
         good = checked - bad
         head = (
@@ -212,53 +279,3 @@ def _spec_being_run(project: Project) -> Path | None:
         if path.is_file():
             return path
     return None
-
-
-class CompileFailures:
-    """Specs that passed every check but did not compile, handed from the loader to the
-    reporter through the cache folder (the two are parsed in separate processes). An entry
-    counts only while the spec's content key is unchanged, so a fix clears it at once."""
-
-    def __init__(self, checker: SpecChecker) -> None:
-        self.checker = checker
-        cache = checker.reader.cache
-        usable = cache is not None and cache.enabled
-        self.path = cache.path.with_suffix(".compile-failures.json") if usable else None
-        self.entries: dict[str, Any] = {}
-
-    @staticmethod
-    def key_of(checker: SpecChecker, path: Path) -> str:
-        cache = checker.reader.cache
-        if cache is None:
-            return ""
-        chain = [p.read_bytes() for p in checker.project.defaults_chain(path)]
-        platform = checker.project.platform_file
-        extra = [platform.read_bytes() if platform.is_file() else b"", checker.runtime.encode()]
-        return cache.key(path.read_bytes(), [*chain, *extra])
-
-    def add(self, path: Path, problem: Diagnostic) -> None:
-        if self.path is not None:
-            self.entries[problem.path] = {"key": self.key_of(self.checker, path), "diagnostic": vars(problem)}
-
-    def load(self) -> dict[str, Any]:
-        if self.path is None:
-            return {}
-        try:
-            entries = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return {}
-        return entries if isinstance(entries, dict) else {}
-
-    def save(self) -> None:
-        """Rewrite the hand-over when it changed (the usual case is none, and no file)."""
-        if self.path is None or self.entries == self.load():
-            return
-        try:
-            if not self.entries:
-                self.path.unlink(missing_ok=True)
-                return
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.entries))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.debug("factory: cannot write %s: %s", self.path, exc)

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from factory.load.layout import LOADER_FILE, REPORTER_FILE
+from factory.load.layout import REPORTER_FILE
+from factory.load.shards import LOADER_FILES
 
 if TYPE_CHECKING:
     from factory.local.api import AirflowApi
@@ -52,7 +53,8 @@ def _state_dir(project: Path) -> Path:
 
 def start(args: argparse.Namespace) -> int:
     project: Path = args.project.resolve()
-    missing = [p for p in ("specs", f"dags/{LOADER_FILE}", f"dags/{REPORTER_FILE}") if not (project / p).exists()]
+    needed = ("specs", *(f"dags/{name}" for name in LOADER_FILES), f"dags/{REPORTER_FILE}")
+    missing = [p for p in needed if not (project / p).exists()]
     if missing:
         print(f"factory up: {project} is not a factory project: missing {', '.join(missing)}", file=sys.stderr)
         return 2

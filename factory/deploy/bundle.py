@@ -1,7 +1,7 @@
 """What `factory sync` ships, where each file goes under the dags prefix, and in what order.
 
 MWAA copies s3://BUCKET/dags/ to its containers' dags folder and puts that folder on
-sys.path. So the bundle mirrors a checkout: the loader (factory_dags.py), the
+sys.path. So the bundle mirrors a checkout: the loader files (factory_dags_<i>_of_8.py), the
 reporter of broken specs (factory_spec_errors.py) and .airflowignore at the top, the
 `factory` package beside them, and specs/ and schemas/ beside that, where
 `factory.check.project_for` looks first.
@@ -16,7 +16,8 @@ from enum import IntEnum
 from pathlib import Path
 
 import factory
-from factory.load.layout import DEFAULTS_FILE, LOADER_FILE, REPORTER_FILE, Project
+from factory.load.layout import DEFAULTS_FILE, REPORTER_FILE, Project
+from factory.load.shards import LOADER_FILES
 
 IGNORE_FILE = ".airflowignore"
 
@@ -38,7 +39,7 @@ class Stage(IntEnum):
 
 
 class BundleError(Exception):
-    """The project does not hold what MWAA needs (e.g. no dags/factory_dags.py)."""
+    """The project does not hold what MWAA needs (e.g. no dags/factory_spec_errors.py)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def build_bundle(root: Path, package_dir: Path | None = None) -> Bundle:
         for p in (
             project.specs_dir,
             project.schema_dir,
-            dags_dir / LOADER_FILE,
+            *(dags_dir / name for name in LOADER_FILES),
             dags_dir / REPORTER_FILE,
             dags_dir / IGNORE_FILE,
         )
@@ -118,8 +119,9 @@ def build_bundle(root: Path, package_dir: Path | None = None) -> Bundle:
         files.append(BundleFile.read(_spec_key(project, path), path, Stage.SETTINGS))
     for path in project.spec_files():
         files.append(BundleFile.read(_spec_key(project, path), path, Stage.SPECS))
-    # Both read everything above; the reporter holds no DAG, so their order is free.
-    files += [BundleFile.read(name, dags_dir / name, Stage.LOADER) for name in (LOADER_FILE, REPORTER_FILE)]
+    # They all read everything above; each loader file holds its own DAGs and the
+    # reporter none, so their order among themselves is free.
+    files += [BundleFile.read(name, dags_dir / name, Stage.LOADER) for name in (*LOADER_FILES, REPORTER_FILE)]
     files.sort(key=lambda f: (f.stage, f.key))
     return Bundle(project=project, files=tuple(files))
 

@@ -28,9 +28,10 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from factory.deploy.aws import AWS_ERRORS, error_code, explain
-from factory.deploy.bundle import LOADER_FILE, REPORTER_FILE
+from factory.deploy.bundle import REPORTER_FILE
 from factory.deploy.mwaa_api import CLI_TIMEOUT, FALLBACK_CODES, MwaaApiError, WebServerCli, rest_call
 from factory.load.layout import Project
+from factory.load.shards import LOADER_FILES
 
 PAGE_LIMIT = 100  # Airflow's default [api] maximum_page_limit
 SPEC_LINE = re.compile(r"(?P<path>specs/[^\s:]+\.ya?ml)(?::(?P<line>\d+):(?P<column>\d+))?: (?P<message>\S.*)")
@@ -214,11 +215,11 @@ def _is_reporter(filename: str) -> bool:
 
 
 def is_factory_file(filename: str) -> bool:
-    """An import error on the loader, the reporter or the package copy (paths are absolute
+    """An import error on a loader file, the reporter or the package copy (paths are absolute
     on Airflow 2, relative to the dags folder on Airflow 3)."""
     name = filename.replace("\\", "/")
     return (
-        any(name == f or name.endswith("/" + f) for f in (LOADER_FILE, REPORTER_FILE))
+        any(name == f or name.endswith("/" + f) for f in (*LOADER_FILES, REPORTER_FILE))
         or name.startswith("factory/")
         or "/dags/factory/" in name
     )

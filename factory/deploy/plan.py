@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from factory.deploy.bucket import RemoteObject
-from factory.deploy.bundle import IGNORE_FILE, LOADER_FILE, REPORTER_FILE, Bundle, BundleFile, Stage
+from factory.deploy.bundle import IGNORE_FILE, REPORTER_FILE, Bundle, BundleFile, Stage
 from factory.deploy.manifest import Entry, Manifest
+from factory.load.shards import LOADER_FILES
 
 
 class Verb(Enum):
@@ -203,7 +204,7 @@ def _stage_of(key: str) -> Stage:
     """Where a key sits in the upload order (deletes run in reverse: loader and specs first)."""
     if key == IGNORE_FILE:
         return Stage.IGNORE
-    if key in (LOADER_FILE, REPORTER_FILE):
+    if key in (*LOADER_FILES, REPORTER_FILE, "factory_dags.py"):  # the last: an older factory's loader
         return Stage.LOADER
     if key.startswith("factory/"):
         return Stage.CODE

@@ -14,6 +14,8 @@ import pytest
 from botocore.client import BaseClient
 from s3_harness import ADMIN, FIXTURE_SPECS, REPO, S3Server
 
+from factory.load.shards import LOADER_FILES
+
 
 @pytest.fixture
 def s3(s3_server: S3Server) -> BaseClient:
@@ -53,6 +55,6 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(FIXTURE_SPECS, root / "specs")
     shutil.copytree(REPO / "schemas", root / "schemas")
     (root / "dags").mkdir()
-    for name in ("factory_dags.py", "factory_spec_errors.py", ".airflowignore"):
+    for name in (*LOADER_FILES, "factory_spec_errors.py", ".airflowignore"):
         shutil.copy2(REPO / "dags" / name, root / "dags" / name)
     return root

@@ -17,6 +17,7 @@ from s3_harness import REPO, S3Server
 from factory.cli import main
 from factory.deploy.mwaa import DagInfo, ParseError, Snapshot, assess, expected_dags
 from factory.load.layout import Project
+from factory.load.shards import LOADER_FILES, loader_file
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 PROBE = Path(__file__).resolve().parent / "dagbag_probe.py"
@@ -77,8 +78,8 @@ def test_mwaa_parses_the_synced_repository_one_dag_per_spec(s3_server, s3, bucke
     assert parsed["import_errors"] == {}
     # The package copy in the dags folder was used, not the installed one...
     assert Path(parsed["factory_file"]).resolve().is_relative_to(folder.resolve())
-    # ...and .airflowignore kept the DAG processor to the loader and the reporter alone.
-    assert sorted(Path(f).name for f in parsed["parsed_files"]) == ["factory_dags.py", "factory_spec_errors.py"]
+    # ...and .airflowignore kept the DAG processor to the loader files and the reporter alone.
+    assert sorted(Path(f).name for f in parsed["parsed_files"]) == sorted([*LOADER_FILES, "factory_spec_errors.py"])
     for dag_id, operators in parsed["dags"].items():
         assert operators, dag_id
         assert not any("Docker" in name for name in operators), (dag_id, operators)
@@ -103,7 +104,7 @@ def test_status_understands_the_import_error_mwaa_records_for_a_broken_spec(
     assert not rest
     now = datetime.now(UTC)
     snapshot = Snapshot(
-        dags={d: DagInfo(d, str(folder / "factory_dags.py"), now) for d in parsed["dags"]},
+        dags={d: DagInfo(d, str(folder / loader_file(d)), now) for d in parsed["dags"]},
         import_errors=[ParseError(filename, text, now)],
         via="DagBag",
         taken_at=now,

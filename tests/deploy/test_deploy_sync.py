@@ -20,6 +20,7 @@ import factory
 from factory.cli import main
 from factory.deploy.bucket import Bucket, ConcurrentSyncError, S3Location
 from factory.deploy.manifest import MANIFEST_NAME, Entry, Manifest
+from factory.load.shards import LOADER_FILES
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
@@ -60,7 +61,7 @@ def sync_command(server: S3Server, bucket: str, project: Path) -> list[str]:
 def expected_keys(project: Path) -> set[str]:
     """What the loader needs, worked out independently of factory.deploy.bundle."""
     package = Path(factory.__file__).parent
-    keys = {"dags/.airflowignore", "dags/factory_dags.py", "dags/factory_spec_errors.py"}
+    keys = {"dags/.airflowignore", "dags/factory_spec_errors.py", *(f"dags/{name}" for name in LOADER_FILES)}
     keys |= {
         "dags/factory/" + p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
@@ -75,7 +76,7 @@ def local_file(project: Path, key: str) -> Path:
     relative = key.removeprefix("dags/")
     if relative.startswith("factory/"):
         return Path(factory.__file__).parent / relative.removeprefix("factory/")
-    if relative in ("factory_dags.py", "factory_spec_errors.py", ".airflowignore"):
+    if relative in (*LOADER_FILES, "factory_spec_errors.py", ".airflowignore"):
         return project / "dags" / relative
     return project / relative
 
@@ -141,10 +142,10 @@ def test_upload_order_never_breaks_parsing(s3_server, bucket, project, capsys):
 
     uploaded = [line.split()[1] for line in out.splitlines() if line.startswith("uploaded")]
     # .airflowignore before the package (so the DAG processor never scans it), code and
-    # schemas before specs, platform/defaults before the specs inheriting them, the two
-    # DAG files (loader and reporter) last.
+    # schemas before specs, platform/defaults before the specs inheriting them, the DAG
+    # files (the loader files and the reporter) last.
     assert uploaded[0] == ".airflowignore"
-    assert sorted(uploaded[-2:]) == ["factory_dags.py", "factory_spec_errors.py"]
+    assert sorted(uploaded[-9:]) == sorted([*LOADER_FILES, "factory_spec_errors.py"])
     first_spec = min(i for i, k in enumerate(uploaded) if k.startswith("specs/"))
     assert max(i for i, k in enumerate(uploaded) if k.startswith(("factory/", "schemas/"))) < first_spec
     assert uploaded[first_spec : first_spec + 2] == ["specs/_platform.yaml", "specs/team/_defaults.yaml"]
@@ -335,27 +336,27 @@ def test_first_sync_over_files_uploaded_by_hand(s3_server, s3, bucket, project, 
     """Migrating from `aws s3 sync`: identical files are adopted, a different one is a conflict."""
     for key in expected_keys(project):
         body = local_file(project, key).read_bytes()
-        if key == "dags/factory_dags.py":
+        if key == "dags/factory_dags_1_of_8.py":
             body += b"# edited by hand\n"
         s3.put_object(Bucket=bucket, Key=key, Body=body)  # no factory metadata, like the AWS CLI
     before = versions(s3, bucket)
 
     code, out, _ = sync(s3_server, bucket, project, "--dry-run", capsys=capsys)
     assert code == 1
-    assert "  conflict   factory_dags.py" in out
+    assert "  conflict   factory_dags_1_of_8.py" in out
     assert "  adopt      specs/gamma.yaml  (identical content already there" in out
 
     code, out, _ = sync(s3_server, bucket, project, capsys=capsys)
 
     assert code == 1
-    assert "conflict   factory_dags.py" in out and "--adopt" in out
+    assert "conflict   factory_dags_1_of_8.py" in out and "--adopt" in out
     assert written_since(s3, bucket, before) == set()
 
     code, out, _ = sync(s3_server, bucket, project, "--adopt", capsys=capsys)
 
     assert code == 0, out
     # Only the differing file is sent; the rest is adopted as is (plus the manifest).
-    assert written_since(s3, bucket, before) == {"dags/factory_dags.py", MANIFEST}
+    assert written_since(s3, bucket, before) == {"dags/factory_dags_1_of_8.py", MANIFEST}
     manifest = manifest_of(s3, bucket)
     assert set(manifest["objects"]) == {k.removeprefix("dags/") for k in expected_keys(project)}
 

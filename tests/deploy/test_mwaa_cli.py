@@ -42,6 +42,7 @@ from factory.deploy.mwaa_cli import UNSUPPORTED, unsupported
 
 ENV = "my-env"
 DAG = "sales_daily_rollup"
+LOADER = "/usr/local/airflow/dags/factory_dags_1_of_8.py"
 TOKEN = "cli-token-7f3a"
 RUN_ID = "manual__2026-12-01T06:00:00.123456+00:00"
 CONF = {"day": "2026-12-01"}
@@ -211,7 +212,12 @@ def rest(mwaa: Stubber, method: str, path: str, answer: dict, body: Any = None) 
 
 
 def dag_v1(paused: bool = False) -> dict:
-    return {"dag_id": DAG, "is_paused": paused, "is_active": True, "fileloc": "/usr/local/airflow/dags/factory_dags.py"}
+    return {
+        "dag_id": DAG,
+        "is_paused": paused,
+        "is_active": True,
+        "fileloc": LOADER,
+    }
 
 
 def run_v1(state: str) -> dict:
@@ -295,7 +301,7 @@ def one_clean_line(err: str) -> bool:
 
 def test_the_commands_stdout_and_stderr_reach_ours_byte_for_byte(mwaa, webserver, capfdbinary):
     cli_token(mwaa, webserver.host)
-    listed = b'[{"dag_id": "sales_daily_rollup", "fileloc": "/usr/local/airflow/dags/factory_dags.py"}]\n'
+    listed = b'[{"dag_id": "sales_daily_rollup", "fileloc": LOADER}]\n'
     warning = b"/usr/local/airflow/.local/lib/python3.11/site-packages/x.py:3 DeprecationWarning: caf\xc3\xa9 \xff\n"
     webserver.answer("dags list -o json", stdout=listed, stderr=warning)
 

@@ -50,7 +50,8 @@ import pytest
 import scenarios
 from aws_harness import REPO
 
-from factory.load.layout import LOADER_FILE, REPORTER_FILE, Project
+from factory.load.layout import REPORTER_FILE, Project
+from factory.load.shards import LOADER_FILES
 from factory.loader import SENTINEL_DAG_ID
 
 pytestmark = pytest.mark.slow
@@ -229,7 +230,7 @@ def lay_out(tmp: Path, layout: str) -> tuple[Path, Path, dict[str, str]]:
         root = dags = tmp / "bucket" / "dags"
         env = {"AIRFLOW_ENV_NAME": "factory-test", "MWAA_AIRFLOW_COMPONENT": "scheduler"}
     dags.mkdir(parents=True)
-    for name in (LOADER_FILE, REPORTER_FILE, ".airflowignore"):
+    for name in (*LOADER_FILES, REPORTER_FILE, ".airflowignore"):
         shutil.copy2(REPO / "dags" / name, dags)
     for folder in ("factory", "schemas", "specs"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)

@@ -29,6 +29,7 @@ from aws_harness import REPO, AwsWorld, EcsSimulator, mwaa_project
 from notify_sinks import received
 
 from factory.load.layout import Project
+from factory.load.shards import LOADER_FILES
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,7 @@ def bucket_layout(tmp: Path) -> Path:
     """The dags folder as the MWAA bucket holds it (see README.md's MWAA section)."""
     dags = tmp / "dags"
     dags.mkdir()
-    for name in ("factory_dags.py", "factory_spec_errors.py", ".airflowignore"):
+    for name in (*LOADER_FILES, "factory_spec_errors.py", ".airflowignore"):
         shutil.copy2(REPO / "dags" / name, dags)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("factory", "schemas", "specs"):
@@ -152,7 +153,7 @@ def test_dags_parse_on_mwaa(
     assert not report["docker_provider_installed"]
     assert report["docker_modules_imported"] == []
     # .airflowignore kept the DAG processor out of the package, specs and schemas.
-    assert sorted(Path(f).name for f in report["files_parsed"]) == ["factory_dags.py", "factory_spec_errors.py"]
+    assert sorted(Path(f).name for f in report["files_parsed"]) == sorted([*LOADER_FILES, "factory_spec_errors.py"])
     if layout == "bucket":
         # The package copied beside the loader, not one from elsewhere.
         assert Path(report["factory_from"]).is_relative_to(Path(report["folder"]) / "factory")
