@@ -41,7 +41,9 @@ from typing import Any
 
 import generate
 import parse
-from dag_processor_report import HAND, LOADER, MIB, REPORTER, markdown, summary, targets
+from dag_processor_report import HAND, MIB, REPORTER, markdown, summary, targets
+
+from factory.load.shards import Shard
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "dag_processor_child.py"
@@ -84,9 +86,15 @@ def write_workloads(root: Path, n: int, src: Path) -> dict[str, Path]:
     dags = generate.write_factory_project(root / "factory", items)
     shutil.rmtree(root / "factory" / "schemas")
     shutil.copytree(src / "schemas", root / "factory" / "schemas")
-    for name in (LOADER, REPORTER, ".airflowignore"):  # generate.py copies only the loader
-        if (src / "dags" / name).is_file():
-            shutil.copy2(src / "dags" / name, dags / name)
+    for old in dags.glob("factory_dags*.py"):  # generate.py copies this tree's loader files
+        old.unlink()
+    for path in [
+        *sorted((src / "dags").glob("factory_dags*.py")),
+        src / "dags" / REPORTER,
+        src / "dags" / ".airflowignore",
+    ]:
+        if path.is_file():
+            shutil.copy2(path, dags / path.name)
     broken = root / "factory-broken"
     shutil.copytree(root / "factory", broken)
     team, name = BROKEN_SPEC
@@ -96,9 +104,20 @@ def write_workloads(root: Path, n: int, src: Path) -> dict[str, Path]:
     return {"factory": root / "factory", "broken": broken, "hand": root / "hand"}
 
 
+def loader_counts(project: Path, dag_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Each loader file in the project's dags/ with the DAGs it must hold (and no import
+    error): the loader files of factory/load/shards.py, or an older revision's one file."""
+    found = {}
+    for path in sorted((project / "dags").glob("factory_dags*.py")):
+        shard = Shard.of_file(path.name)
+        found[path.name] = (sum(1 for d in dag_ids if shard is None or shard.holds(d)), 0)
+    return found
+
+
 def variants(root: Path, n: int, quick: bool, src: Path) -> list[Variant]:
     p = write_workloads(root / "projects", n, src)
-    good, bad = {LOADER: (n, 0), REPORTER: (0, 0)}, {LOADER: (n, 0), REPORTER: (0, 1)}
+    loaders = loader_counts(p["factory"], [item.dag_id for item in generate.pipelines(n)])
+    good, bad = {**loaders, REPORTER: (0, 0)}, {**loaders, REPORTER: (0, 1)}
     out = [
         Variant("hand", "hand-written Python", p["hand"], {HAND: (n, 0)}),
         Variant("factory_cold", "factory, cache cold", p["factory"], good, cold=True),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -339,12 +340,22 @@ def handwritten_dag(p: Pipeline) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_handwritten(root: Path, items: list[Pipeline]) -> Path:
-    """One Python file defining every DAG; returns its dags folder."""
+def write_handwritten(root: Path, items: list[Pipeline], shards: int = 0) -> Path:
+    """One Python file defining every DAG; returns its dags folder. With `shards`, that
+    many files instead, each DAG in the file the factory's loader files would put it
+    in (CRC-32 of its DAG id), as a platform team writing them by hand at scale would."""
     dags = root / "dags"
     dags.mkdir(parents=True)
-    body = "\n\n".join(handwritten_dag(p) for p in items)
-    (dags / "handwritten_dags.py").write_text(_HANDWRITTEN_HEADER + body)
+    if not shards:
+        body = "\n\n".join(handwritten_dag(p) for p in items)
+        (dags / "handwritten_dags.py").write_text(_HANDWRITTEN_HEADER + body)
+        return dags
+    groups: list[list[Pipeline]] = [[] for _ in range(shards)]
+    for p in items:
+        groups[zlib.crc32(p.dag_id.encode()) % shards].append(p)
+    for i, group in enumerate(groups, 1):
+        body = "\n\n".join(handwritten_dag(p) for p in group)
+        (dags / f"handwritten_dags_{i}_of_{shards}.py").write_text(_HANDWRITTEN_HEADER + body)
     return dags
 
 
