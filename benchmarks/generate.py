@@ -340,12 +340,16 @@ def handwritten_dag(p: Pipeline) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_handwritten(root: Path, items: list[Pipeline], shards: int = 0) -> Path:
-    """One Python file defining every DAG; returns its dags folder. With `shards`, that
-    many files instead, each DAG in the file the factory's loader files would put it
-    in (CRC-32 of its DAG id), as a platform team writing them by hand at scale would."""
+def write_handwritten(root: Path, items: list[Pipeline], per_file: int = 0) -> Path:
+    """One Python file defining every DAG; returns its dags folder. With `per_file`, as
+    many files as hold at most about that many DAGs each, a DAG's file chosen by the
+    CRC-32 of its DAG id: what a platform team writing them by hand at scale must do
+    (one file would outlive Airflow's timeouts, and Airflow 3 stores a DAG file's whole
+    source once per DAG it holds, in one INSERT: 625 DAGs in a 1.9 MB file made a
+    PostgreSQL message over its 1 GB limit)."""
     dags = root / "dags"
     dags.mkdir(parents=True)
+    shards = -(-len(items) // per_file) if per_file else 0
     if not shards:
         body = "\n\n".join(handwritten_dag(p) for p in items)
         (dags / "handwritten_dags.py").write_text(_HANDWRITTEN_HEADER + body)

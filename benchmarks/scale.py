@@ -7,8 +7,9 @@
 For each N, two projects that build the same DAGs (benchmarks/generate.py):
 
 - the factory: N specs and dags/ as shipped (the eight loader files and the reporter);
-- the floor: the same DAGs written by hand in Python, spread over eight files the same
-  way (one file of 10,000 hand-written DAGs would be killed like the factory's was).
+- the floor: the same DAGs written by hand in Python, 250 to a file (one file of 10,000
+  hand-written DAGs would be killed like the factory's was, and Airflow 3 cannot write
+  more than about 600 to PostgreSQL from one file of their source: generate.py).
 
 Each gets its own database on one PostgreSQL server started here (Debian's packages,
 factory/local/postgres.py), `airflow db migrate`, then `airflow dag-processor -n 1`
@@ -52,13 +53,14 @@ from factory.local.processes import free_port, stop
 HERE = Path(__file__).resolve().parent
 IMPORT_TIMEOUT, PROCESSOR_TIMEOUT = 30.0, 50.0  # Airflow's defaults, which every pass runs under
 MIB = 1024
+HAND_PER_FILE = 250  # see generate.write_handwritten: more per file breaks Airflow's DB write
 
 
 def write_projects(root: Path, n: int) -> dict[str, Path]:
     items = generate.pipelines(n)
     dags = generate.write_factory_project(root / "factory", items)
     shutil.copy2(parse.REPO / "dags" / "factory_spec_errors.py", dags / "factory_spec_errors.py")
-    generate.write_handwritten(root / "hand", items, shards=SHARDS)
+    generate.write_handwritten(root / "hand", items, per_file=HAND_PER_FILE)
     return {"factory": root / "factory", "hand": root / "hand"}
 
 
@@ -127,6 +129,12 @@ def run_pass(key: str, env: dict[str, str], python: Path, tag: str) -> dict[str,
         "max_fill_s": max(fills, default=None),
         "max_run_duration_s": max(runs, default=None),
         "max_processor_rss_mib": max((f.get("maxrss_kib", 0) for f in files.values()), default=0) / MIB,
+        # The memory the machine pays at the pass's peak: the manager, and the two file
+        # processors that run at once ([dag_processor] parsing_processes, 2), each for the
+        # pages it does not share with the manager it was forked from (at its exit, when
+        # it holds all its DAGs; RSS would count the shared pages again).
+        "footprint_mib": manager["maxrss_kib"] / MIB
+        + sum(sorted((f.get("private_end_kib", 0) for f in files.values()), reverse=True)[:2]) / MIB,
         "manager_rss_mib": manager["maxrss_kib"] / MIB,
     }
 
@@ -199,6 +207,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "max_run_duration_s",
         "max_processor_rss_mib",
         "manager_rss_mib",
+        "footprint_mib",
     )
     found: dict[str, Any] = {k: statistics.median(r[k] for r in runs) for k in keys}
     found["dags_active"] = min(r["dags_active"] for r in runs)
@@ -215,8 +224,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         n, f, h = int(n_text), by["factory"]["median"], by["hand"]["median"]
         per_spec = f["cycle_s"] / n * 1000
         base = base if base is not None else per_spec
-        peak_f = max(f["max_processor_rss_mib"], f["manager_rss_mib"])
-        peak_h = max(h["max_processor_rss_mib"], h["manager_rss_mib"])
+        foot_f, foot_h = f["footprint_mib"], h["footprint_mib"]
 
         def row(ident: str, what: str, value: Any, ok: bool | None, limit: str, n: int = n) -> None:
             rows.append({"id": ident, "n": n, "target": what, "value": value, "limit": limit, "pass": ok})
@@ -229,23 +237,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f["max_fill_s"] <= IMPORT_TIMEOUT / 3 if n <= 10_000 else None, f"<= {IMPORT_TIMEOUT / 3:g} s")  # fmt: skip
         row("S3", f"processing cycle per spec (vs N={min(map(int, results))})", f"{per_spec:.2f} ms "
             f"({per_spec / base:.2f}x)", per_spec / base <= 1.25, "<= 1.25x")  # fmt: skip
-        row("S4", "peak RSS, factory / hand-written", f"{peak_f:.0f} / {peak_h:.0f} MiB ({peak_f / peak_h:.2f}x)",
-            peak_f / peak_h <= 1.2, "<= 1.2x")  # fmt: skip
+        row("S4", "peak memory (manager + two file processors' own pages), factory / hand-written",
+            f"{foot_f:.0f} / {foot_h:.0f} MiB ({foot_f / foot_h:.2f}x)", foot_f / foot_h <= 1.2, "<= 1.2x")  # fmt: skip
     return rows
 
 
 def markdown(results: dict[str, Any], rows: list[dict[str, Any]], header: str) -> str:
     out = [header, "", "| N | project | DAGs active | import errors | files killed | longest fill | longest file "
-           "(run_duration) | pass wall | pass CPU | cycle per spec | peak RSS: manager, largest file |",
-           "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
+           "(run_duration) | pass wall | pass CPU | cycle per spec | peak RSS: manager, largest file "
+           "| peak memory |", "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
     for n_text, by in sorted(results.items(), key=lambda item: int(item[0])):
-        for key, label in (("hand", "hand-written, 8 files"), ("factory", "factory, 8 loader files")):
+        files = -(-int(n_text) // HAND_PER_FILE)
+        for key, label in (("hand", f"hand-written, {files} files"), ("factory", f"factory, {SHARDS} loader files")):
             m = by[key]["median"]
             out.append(
                 f"| {int(n_text):,} | {label} | {m['dags_active']:,} | {m['import_errors']} | {m['unfinished_files']} "
                 f"| {m['max_fill_s']:.2f} s | {m['max_run_duration_s']:.2f} s | {m['wall_s']:.1f} s "
                 f"| {m['tree_cpu_s']:.1f} s | {m['cycle_s'] / int(n_text) * 1000:.2f} ms "
-                f"| {m['manager_rss_mib']:.0f}, {m['max_processor_rss_mib']:.0f} MiB |"
+                f"| {m['manager_rss_mib']:.0f}, {m['max_processor_rss_mib']:.0f} MiB "
+                f"| {m['footprint_mib']:.0f} MiB |"
             )
     out += ["", "| # | N | target | measured | limit | result |", "|---|--:|---|---|---|---|"]
     for r in rows:

@@ -76,9 +76,20 @@ class SpecCache:
         except OSError:
             self.enabled = False  # validation will report the unreadable schema
         self._salt = digest.digest()
-        self._old: dict[str, Any] = self._load() if self.enabled else {}
+        self._pack: dict[str, Any] | None = None  # read on first use: lint's index may need none of it
         self._used: dict[str, Any] = {}
         self._changed = False
+
+    @property
+    def salt(self) -> bytes:
+        """What every key depends on besides the spec and its defaults (code, schemas, platform)."""
+        return self._salt
+
+    @property
+    def _old(self) -> dict[str, Any]:
+        if self._pack is None:
+            self._pack = self._load() if self.enabled else {}
+        return self._pack
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -104,6 +115,13 @@ class SpecCache:
         if value is not None:
             self._used[key] = value
         return value
+
+    def keep(self, key: str) -> None:
+        """Keep an entry at the next save although this run did not read it (lint's index
+        answered for its spec)."""
+        value = self._old.get(key)
+        if value is not None:
+            self._used[key] = value
 
     def put(self, key: str, value: Any) -> None:
         self._used[key] = value

@@ -8,6 +8,7 @@ from pathlib import Path
 from factory.cache import SpecCache, default_dir
 from factory.compile.fargate import FargateSizeError, on_fargate, rounding_note
 from factory.diagnostics import Diagnostic, SpecError
+from factory.lint_index import Entry, LintIndex, Pipeline, stat_of, walk
 from factory.load.layout import DEFAULTS_FILE, Project, cache_inputs, is_spec_name
 from factory.model import Platform, Spec
 from factory.read import Reader
@@ -108,11 +109,66 @@ def read_project(reader: Reader, files: list[Path]) -> Reading:
     return Reading(models, found, platform_problems)
 
 
+def read_indexed(reader: Reader, files: list[Path]) -> tuple[dict[Path, list[Diagnostic]], list[Diagnostic]]:
+    """What `read_project` finds (each spec's problems; the platform file's), with every
+    spec unchanged since the last lint answered by the lint index (factory/lint_index.py)
+    instead of being read. The checks across specs run over all of them, every time."""
+    project, cache = reader.project, reader.cache
+    platform = None
+    platform_problems: list[Diagnostic] = []
+    try:
+        platform = reader.read_platform()
+    except SpecError as exc:
+        platform_problems = list(exc.diagnostics)
+    specs, defaults_files = walk(project)
+    index = LintIndex(cache, defaults_files, reader.display_base) if cache is not None else None
+    old = index.load() if index is not None else {}
+    entries: dict[str, Entry] = {}
+    found: dict[Path, list[Diagnostic]] = {}
+    pipelines: dict[Path, Pipeline] = {}
+    broken: dict[Path, tuple[str, ...]] = {}
+    fresh = 0
+    for path in dict.fromkeys([*files, *specs]):
+        stat = stat_of(path)  # before the read: an edit during it shows at the next lint
+        entry = old.get(str(path))
+        if entry is None or stat is None or entry.stat != stat:
+            entry, fresh = _entry(reader, path, stat, platform), fresh + 1
+        entries[str(path)] = entry
+        found[path] = entry.diagnostics()
+        if entry.pipeline is not None:
+            pipelines[path] = Pipeline.from_json(entry.pipeline)
+        else:
+            broken[path] = tuple(entry.announces)
+    for path, problems in cross_check(pipelines, broken, reader.document).items():  # type: ignore[arg-type]
+        found[path].extend(problems)
+    if index is not None and cache is not None and (fresh or entries.keys() != old.keys()):
+        for entry in entries.values():
+            cache.keep(entry.key)  # what the index answered for stays in the spec cache
+        cache.save()
+        index.save(entries)
+    return found, platform_problems
+
+
+def _entry(reader: Reader, path: Path, stat: list[int] | None, platform: Platform | None) -> Entry:
+    key = reader.cache_key(path) or ""
+    dag_id = reader.project.dag_id(path)
+    try:
+        spec = reader.read_spec(path)
+    except SpecError as exc:
+        announces = list(announced_by_broken(path, dag_id, reader.document))
+        return Entry(stat or [], key, [vars(d) for d in exc.diagnostics], None, announces)
+    limits = runtime_limits(spec, platform) if platform is not None else []
+    if any(d.severity == "error" for d in limits):
+        announces = list(announced_by_broken(path, dag_id, reader.document))
+        return Entry(stat or [], key, [vars(d) for d in limits], None, announces)
+    return Entry(stat or [], key, [vars(d) for d in limits], Pipeline.of(spec).to_json(), [])
+
+
 def _lint_project(project: Project, files: list[Path], defaults: list[Path], result: LintResult) -> None:
     cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
     reader = Reader(project, display_base=Path.cwd(), cache=cache)
-    reading = read_project(reader, files)
-    result.diagnostics.extend(reading.platform)
+    found, platform_problems = read_indexed(reader, files)
+    result.diagnostics.extend(platform_problems)
     for path in defaults:  # its own problems, even where no spec uses it yet
         try:
             reader.read_defaults(path)
@@ -121,7 +177,7 @@ def _lint_project(project: Project, files: list[Path], defaults: list[Path], res
     seen = set(result.diagnostics)  # a broken _defaults.yaml is told once, not once per spec
     for path in files:
         result.spec_count += 1
-        for diagnostic in reading.found.get(path, []):
+        for diagnostic in found.get(path, []):
             if diagnostic not in seen or diagnostic.path == reader.name(path):
                 seen.add(diagnostic)
                 result.diagnostics.append(diagnostic)

@@ -17,7 +17,6 @@ from factory.load.yaml import Document, decode, parse, read_bytes
 from factory.model.build import build_platform, build_spec
 from factory.model.platform import Platform
 from factory.model.spec import Spec
-from factory.validate import notify, policy, schema, semantic
 
 
 class Reader:
@@ -34,12 +33,18 @@ class Reader:
         self._defaults: dict[Path, Document | SpecError] = {}
         self._platform: Platform | SpecError | None = None
 
+    @property
+    def display_base(self) -> str:
+        return self._base
+
     def name(self, path: Path) -> str:
         """How diagnostics name a file: relative to the display base when inside it."""
         text = os.path.abspath(path)  # no resolve(): one lstat per folder per spec adds up
         return text[len(self._base) :] if text.startswith(self._base) else str(path)
 
     def _checked(self, path: Path, kind: str, raw: bytes | None = None) -> Document:
+        from factory.validate import schema  # here: a lint answered by its index validates nothing
+
         name = self.name(path)
         doc = parse(name, decode(name, raw if raw is not None else read_bytes(str(path), name)))
         problems = schema.check(doc, self._schema_dir, kind)
@@ -76,12 +81,8 @@ class Reader:
             raise SpecError(naming)
         chain = self.project.defaults_chain(path)
         raw = read_bytes(str(path), rel)
-        key = None
+        key = self._key(raw, chain)
         if self.cache is not None:
-            try:
-                key = self.cache.key(raw, [self._defaults_raw(p) for p in chain])
-            except SpecError:
-                key = None  # an unreadable defaults file is reported below
             merged = self.cache.get(key) if key else None
             if merged is not None:
                 return build_spec(self.project.dag_id(path), rel, merged)
@@ -90,8 +91,25 @@ class Reader:
             self.cache.put(key, merged)
         return build_spec(self.project.dag_id(path), rel, merged)
 
+    def cache_key(self, path: Path) -> str | None:
+        """The spec's key in the cache (None without a cache, or when a file is unreadable)."""
+        try:
+            return self._key(read_bytes(str(path), self.name(path)), self.project.defaults_chain(path))
+        except SpecError:
+            return None
+
+    def _key(self, raw: bytes, chain: list[Path]) -> str | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.key(raw, [self._defaults_raw(p) for p in chain])
+        except SpecError:
+            return None  # an unreadable defaults file is reported by the validation
+
     def _validate(self, path: Path, rel: str, raw: bytes, chain: list[Path]) -> dict[str, Any]:
         """Schema and semantic checks of a spec with its defaults: the merged data, or every problem."""
+        from factory.validate import notify, policy, schema, semantic
+
         doc = parse(rel, decode(rel, raw))
         if doc.data is None:
             raise SpecError([Diagnostic(rel, 0, 0, "the file is empty: a spec needs description and tasks", "empty")])

@@ -59,7 +59,8 @@ def make_client(
         return session.client(
             service,
             endpoint_url=endpoint_url,
-            config=Config(connect_timeout=10, read_timeout=60, **config),
+            # max_pool_connections: factory sync sends up to 16 requests at once (sync.py).
+            config=Config(connect_timeout=10, read_timeout=60, **{"max_pool_connections": 16, **config}),
         )
     except AWS_ERRORS as exc:
         raise AwsError(explain(exc)) from None

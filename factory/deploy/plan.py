@@ -200,6 +200,11 @@ def _still_ours(manifest: Manifest, key: str, obj: RemoteObject, sha256_of: Call
     return sha256 is not None and any(sha256 == c.sha256 for c in claims)
 
 
+def stage_of(action: Action) -> Stage:
+    """Where an action sits in the upload order: actions of one stage may run at once."""
+    return action.file.stage if action.file is not None else _stage_of(action.key)
+
+
 def _stage_of(key: str) -> Stage:
     """Where a key sits in the upload order (deletes run in reverse: loader and specs first)."""
     if key == IGNORE_FILE:
