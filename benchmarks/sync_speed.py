@@ -136,11 +136,14 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def mirror(project: Path, tree: Path) -> int:
-    """The files factory sync ships, as a folder for `aws s3 sync`; how many."""
-    shutil.rmtree(tree, ignore_errors=True)
+    """The files factory sync ships, as a folder for `aws s3 sync`; how many. A file is
+    written only when its content changed, as a checkout would: `aws s3 sync` compares
+    sizes and modification times."""
     files = build_bundle(project).files
     for f in files:
         path = tree / f.key
+        if path.is_file() and path.read_bytes() == f.data:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(f.data)
     return len(files)
@@ -153,6 +156,7 @@ def measure(n: int, runs: int, work: Path, python: Path) -> dict[str, Any]:
     tree = work / "tree"
     aws = awscli()
     out: dict[str, Any] = {"n": n, "files": mirror(project, tree), "runs": []}
+    (work / "s3").mkdir()
     with seaweedfs.seaweedfs(work / "s3") as server:
         proxy = Recorder(server.endpoint)
         server.client().create_bucket(Bucket=BUCKET)

@@ -78,6 +78,7 @@ class SpecCache:
         self._salt = digest.digest()
         self._pack: dict[str, Any] | None = None  # read on first use: lint's index may need none of it
         self._used: dict[str, Any] = {}
+        self._made: dict[str, Any] = {}
         self._changed = False
 
     @property
@@ -125,7 +126,16 @@ class SpecCache:
 
     def put(self, key: str, value: Any) -> None:
         self._used[key] = value
+        self._made[key] = value
         self._changed = True
+
+    def preload(self) -> None:
+        """Read the pack now (before forking workers that would each read it)."""
+        _ = self._old
+
+    def made(self) -> dict[str, Any]:
+        """The entries this process added (a forked lint worker hands them back)."""
+        return dict(self._made)
 
     def save(self) -> None:
         """Write the pack if this parse changed it: new entries, or entries no longer used."""

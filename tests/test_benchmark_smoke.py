@@ -36,3 +36,43 @@ def test_quick_benchmark_runs_every_scenario(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(next(results.glob("*.json")).read_text())
     assert {"full", "task", "lint", "scaling"} <= set(report["scenarios"])
+
+
+def run_quick(script: str, results: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_quick_scale_benchmark_runs_the_real_dag_processor_on_postgresql(tmp_path: Path) -> None:
+    run_quick("scale.py", tmp_path)
+    report = json.loads((tmp_path / "scale-quick.json").read_text())
+    factory, hand = report["results"]["40"]["factory"]["median"], report["results"]["40"]["hand"]["median"]
+    # The same 40 DAGs active from both, nothing killed, no import error.
+    assert (factory["dags_active"], factory["import_errors"], factory["unfinished_files"]) == (40, 0, 0)
+    assert (hand["dags_active"], hand["import_errors"], hand["unfinished_files"]) == (40, 0, 0)
+
+
+def test_quick_lint_benchmark_lints_cold_unchanged_and_five_files(tmp_path: Path) -> None:
+    run_quick("lint_speed.py", tmp_path)
+    report = json.loads((tmp_path / "lint-speed-quick.json").read_text())
+    assert report["said"] == {
+        "cold": "All 200 spec(s) OK.",
+        "unchanged": "All 200 spec(s) OK.",
+        "pre-commit": "All 5 spec(s) OK.",
+    }
+
+
+def test_quick_sync_benchmark_counts_both_tools_requests(tmp_path: Path) -> None:
+    run_quick("sync_speed.py", tmp_path)
+    (run,) = json.loads((tmp_path / "sync-speed-quick.json").read_text())["runs"]
+    for tool in ("aws", "factory"):
+        assert run[f"{tool}/first"]["requests"].get("PUT", 0) >= 50, run  # every spec went up
+    # A no-op factory sync lists the prefix and reads the manifest, and writes nothing.
+    assert set(run["factory/no-op"]["requests"]) <= {"LIST", "GET"}, run

@@ -107,3 +107,38 @@ def test_an_unwritable_cache_folder_only_makes_lint_slower(project: Path, monkey
     monkeypatch.setenv("FACTORY_CACHE_DIR", str(blocker / "cache"))
     first = lint()
     assert lint() == first and any("imgae" in line for line in first)
+
+
+def test_a_cold_lint_read_by_several_processes_says_what_one_process_says(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import factory.lint
+
+    monkeypatch.setattr(factory.lint, "PARALLEL_FROM", 10**9)
+    alone = from_scratch(project)
+    monkeypatch.setattr(factory.lint, "PARALLEL_FROM", 5)
+    shared = from_scratch(project)
+    assert shared == alone and any("imgae" in line for line in shared)
+
+    def refuse(self: Reader, path: Path) -> None:
+        raise AssertionError(f"{path} was read again")
+
+    monkeypatch.setattr(Reader, "read_spec", refuse)
+    assert lint() == alone, "what the workers read is in the index"
+    for path in (project / "cache").glob("*.lint-index.json"):
+        path.unlink()
+    monkeypatch.undo()
+    monkeypatch.setenv("FACTORY_CACHE_DIR", str(project / "cache"))
+    monkeypatch.chdir(project)
+    validated: list[str] = []
+    original = Reader._validate
+
+    def counting(self: Reader, path: Path, *args: object) -> object:
+        validated.append(path.name)
+        return original(self, path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Reader, "_validate", counting)
+    assert lint() == alone
+    # What the workers validated came back to the spec cache: only the broken spec,
+    # which is never cached, is validated again.
+    assert validated == ["typo.yaml"]
