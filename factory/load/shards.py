@@ -22,7 +22,13 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-SHARDS = 8  # 20,000 specs make 2,500 per file: a DagBag fill of about 6 s, a fifth of the timeout
+# Sized by what the manager does with a file's result: it writes each file's DAGs to the
+# database one file at a time (about 24 ms a DAG on PostgreSQL here), while the other
+# file processor, done parsing, waits to hand over its own, and the processor timeout
+# (50 s) counts that wait. With 8 files, 5,000 specs already made a file wait 15 s
+# (docs/benchmarks.md). 16 files keep a file at 1,250 DAGs at 20,000 specs; each file
+# costs a process per parse cycle, about 0.3 s, whatever the number of specs.
+SHARDS = 16
 _NAME = re.compile(r"^factory_dags_([0-9]+)_of_([0-9]+)\.py$")
 
 
