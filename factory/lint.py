@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 from dataclasses import dataclass, field
@@ -44,22 +46,36 @@ def lint_paths(paths: list[Path]) -> LintResult:
     targets: dict[Path, list[Path]] = {}  # specs folder -> the files asked for, in order
     defaults: dict[Path, list[Path]] = {}  # specs folder -> the _defaults.yaml files asked for
     projects: dict[Path, Project] = {}
+    walked: dict[Path, tuple[list[Path], list[Path]]] = {}  # one walk of each specs folder
+
+    def under(project: Project, folder: Path) -> list[Path]:
+        # The walk's paths are already resolved (specs_dir is): no resolve() per spec.
+        if project.specs_dir not in walked:
+            walked[project.specs_dir] = walk(project)
+        if folder == project.specs_dir:
+            return walked[project.specs_dir][0]
+        prefix = str(folder) + os.sep
+        return [p for p in walked[project.specs_dir][0] if str(p).startswith(prefix)]
+
     for path in paths:
         project = Project.containing(path)
         projects.setdefault(project.specs_dir, project)
         defaults.setdefault(project.specs_dir, [])
         if path.is_dir():
-            files = project.spec_files(under=path.resolve())
+            files = under(project, path.resolve())
         elif path.name == DEFAULTS_FILE:
-            files = project.spec_files(under=path.parent.resolve())
+            files = under(project, path.parent.resolve())
             defaults[project.specs_dir].append(path.resolve())
         elif path.resolve() == project.platform_file:
-            files = project.spec_files()
+            files = under(project, project.specs_dir)
         else:
-            files = [path] if is_spec_name(path.name) else []
-        targets.setdefault(project.specs_dir, []).extend(f.resolve() for f in files)
+            files = [path.resolve()] if is_spec_name(path.name) else []
+        targets.setdefault(project.specs_dir, []).extend(files)
     for specs_dir, files in targets.items():
-        _lint_project(projects[specs_dir], list(dict.fromkeys(files)), defaults[specs_dir], result)
+        project = projects[specs_dir]
+        if specs_dir not in walked:
+            walked[specs_dir] = walk(project)
+        _lint_project(project, list(dict.fromkeys(files)), defaults[specs_dir], result, walked[specs_dir])
     return result
 
 
@@ -112,7 +128,9 @@ def read_project(reader: Reader, files: list[Path]) -> Reading:
     return Reading(models, found, platform_problems)
 
 
-def read_indexed(reader: Reader, files: list[Path]) -> tuple[dict[Path, list[Diagnostic]], list[Diagnostic]]:
+def read_indexed(
+    reader: Reader, files: list[Path], walked: tuple[list[Path], list[Path]] | None = None
+) -> tuple[dict[Path, list[Diagnostic]], list[Diagnostic]]:
     """What `read_project` finds (each spec's problems; the platform file's), with every
     spec unchanged since the last lint answered by the lint index (factory/lint_index.py)
     instead of being read. The checks across specs run over all of them, every time."""
@@ -123,7 +141,7 @@ def read_indexed(reader: Reader, files: list[Path]) -> tuple[dict[Path, list[Dia
         platform = reader.read_platform()
     except SpecError as exc:
         platform_problems = list(exc.diagnostics)
-    specs, defaults_files = walk(project)
+    specs, defaults_files = walked if walked is not None else walk(project)
     index = LintIndex(cache, defaults_files, reader.display_base) if cache is not None else None
     old = index.load() if index is not None else {}
     entries: dict[str, Entry] = {}
@@ -133,26 +151,46 @@ def read_indexed(reader: Reader, files: list[Path]) -> tuple[dict[Path, list[Dia
     paths = list(dict.fromkeys([*files, *specs]))
     stats = {path: stat_of(path) for path in paths}  # before the reads: an edit during one shows next time
     stale = [p for p in paths if (e := old.get(str(p))) is None or stats[p] is None or e.stat != stats[p]]
-    fresh = _fresh_entries(reader, stale, stats, platform)
+    # A few changed files (a pre-commit run) are read without the spec cache and not
+    # written back: reading and rewriting a 10,000-spec cache costs more than validating them.
+    few = len(stale) < FEW and len(paths) >= BIG
+    fresh = _fresh_entries(reader.without_cache() if few else reader, stale, stats, platform)
     for path in paths:
         entry = fresh.get(path) or old[str(path)]
         entries[str(path)] = entry
         found[path] = entry.diagnostics()
-        if entry.pipeline is not None:
-            pipelines[path] = Pipeline.from_json(entry.pipeline)
-        else:
-            broken[path] = tuple(entry.announces)
-    for path, problems in cross_check(pipelines, broken, reader.document).items():  # type: ignore[arg-type]
+    # The checks across specs read only each spec's names (DAG id, runs after, updates)
+    # and, for a spec with such a problem, its file's positions. When no name changed
+    # and no spec with a problem changed, the last lint's answer is this lint's.
+    names = hashlib.sha256(
+        json.dumps([[name, e.pipeline, e.announces] for name, e in sorted(entries.items())]).encode()
+    ).hexdigest()
+    last = index.cross if index is not None else {}
+    last_found = last.get("found") if last.get("names") == names else None
+    if isinstance(last_found, dict) and not any(Path(name) in fresh for name in last_found):
+        cross = {Path(name): [Diagnostic(**d) for d in problems] for name, problems in last_found.items()}
+    else:
+        for path in paths:
+            entry = entries[str(path)]
+            if entry.pipeline is not None:
+                pipelines[path] = Pipeline.from_json(entry.pipeline)
+            else:
+                broken[path] = tuple(entry.announces)
+        cross = cross_check(pipelines, broken, reader.document)  # type: ignore[arg-type]
+    for path, problems in cross.items():
         found[path].extend(problems)
-    if index is not None and cache is not None and (fresh or entries.keys() != old.keys()):
+    crossed = {"names": names, "found": {str(p): [vars(d) for d in problems] for p, problems in cross.items()}}
+    changed = entries.keys() != old.keys() or (fresh and not few)
+    if index is not None and cache is not None and changed:
         for entry in entries.values():
             cache.keep(entry.key)  # what the index answered for stays in the spec cache
         cache.save()
-        index.save(entries)
+        index.save(entries, crossed)
     return found, platform_problems
 
 
 PARALLEL_FROM = 400  # specs to read before a second process pays for its start
+FEW, BIG = 50, 1000  # fewer changed specs than FEW in a project of BIG: read, not written back
 
 
 def _fresh_entries(
@@ -209,10 +247,16 @@ def _entry(reader: Reader, path: Path, stat: list[int] | None, platform: Platfor
     return Entry(stat or [], key, [vars(d) for d in limits], Pipeline.of(spec).to_json(), [])
 
 
-def _lint_project(project: Project, files: list[Path], defaults: list[Path], result: LintResult) -> None:
+def _lint_project(
+    project: Project,
+    files: list[Path],
+    defaults: list[Path],
+    result: LintResult,
+    walked: tuple[list[Path], list[Path]],
+) -> None:
     cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
     reader = Reader(project, display_base=Path.cwd(), cache=cache)
-    found, platform_problems = read_indexed(reader, files)
+    found, platform_problems = read_indexed(reader, files, walked)
     result.diagnostics.extend(platform_problems)
     for path in defaults:  # its own problems, even where no spec uses it yet
         try:

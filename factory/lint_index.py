@@ -122,6 +122,9 @@ class LintIndex:
         except OSError:
             self.enabled = False  # lint reports the unreadable file
         self.salt = digest.hexdigest()
+        # The checks across specs as the last lint left them: {"names": what they read of
+        # every spec, "found": their problems by spec}; see factory.lint.read_indexed.
+        self.cross: dict[str, Any] = {}
 
     def load(self) -> dict[str, Entry]:
         if not self.enabled:
@@ -131,16 +134,22 @@ class LintIndex:
                 data = json.loads(fh.read())
             if data.get("salt") != self.salt:
                 return {}
+            cross = data.get("cross")
+            self.cross = cross if isinstance(cross, dict) else {}
             return {name: Entry(*fields) for name, fields in data["entries"].items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             if not isinstance(exc, FileNotFoundError):
                 log.debug("factory lint index: ignoring %s: %s", self.path, exc)
             return {}
 
-    def save(self, entries: dict[str, Entry]) -> None:
+    def save(self, entries: dict[str, Entry], cross: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        data = {"salt": self.salt, "entries": {name: list(vars(e).values()) for name, e in entries.items()}}
+        data = {
+            "salt": self.salt,
+            "entries": {name: list(vars(e).values()) for name, e in entries.items()},
+            "cross": cross,
+        }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")

@@ -95,8 +95,6 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
         _log_skipped(exc.diagnostics, "no spec can be loaded")
         return exc.diagnostics
 
-    from factory.compile.dag import build_dag  # Airflow itself: after the checks above
-
     problems: list[Diagnostic] = []
     handover = HandOver(checker, tag)
     if only:
@@ -115,6 +113,8 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
         problems.extend(found)
     budget, why = parse_budget() if only is None else (float("inf"), "")
     items = list(models.items())
+    if items:  # Airflow and the providers: after the checks, and only for a file with DAGs to build
+        from factory.compile.dag import build_dag
     for done, (path, spec) in enumerate(items):
         if time.monotonic() - started > budget:
             left = [checker.reader.name(p) for p, _ in items[done:]]

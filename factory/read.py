@@ -33,6 +33,12 @@ class Reader:
         self._defaults: dict[Path, Document | SpecError] = {}
         self._platform: Platform | SpecError | None = None
 
+    def without_cache(self) -> Reader:
+        """The same reader (files named the same way), reading every spec afresh."""
+        twin = Reader(self.project, cache=None)
+        twin._base, twin._raw, twin._defaults, twin._platform = self._base, self._raw, self._defaults, self._platform
+        return twin
+
     @property
     def display_base(self) -> str:
         return self._base

@@ -142,3 +142,20 @@ def test_a_cold_lint_read_by_several_processes_says_what_one_process_says(
     # What the workers validated came back to the spec cache: only the broken spec,
     # which is never cached, is validated again.
     assert validated == ["typo.yaml"]
+
+
+def test_a_few_changed_files_in_a_big_project_are_read_and_the_index_left_as_it_was(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import factory.lint
+
+    monkeypatch.setattr(factory.lint, "BIG", 1)  # this project counts as big
+    lint()
+    index = next((project / "cache").glob("*.lint-index.json"))
+    before = index.read_bytes()
+    up = project / "specs" / "a" / "up.yaml"
+    up.write_text(spec(updates="raw_v2"))
+    found = lint("specs/a/up.yaml", "specs/a/down.yaml")
+    assert any(line.startswith("specs/a/down.yaml") and "'raw' is not a pipeline" in line for line in found)
+    assert index.read_bytes() == before, "a pre-commit run rewrites neither the index nor the cache"
+    assert lint() == from_scratch(project)
