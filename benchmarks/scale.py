@@ -296,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(results, rows, header)
     (out / f"{stem}.md").write_text(text)
     print("\n" + text)
-    return 1 if any(r["pass"] is False for r in rows) else 0
+    # A smoke run's figures are too small to judge (fixed costs dominate at N = 40).
+    return 1 if any(r["pass"] is False for r in rows) and not args.quick else 0
 
 
 if __name__ == "__main__":

@@ -113,14 +113,28 @@ class Recorder:
         return found
 
 
+def uv() -> list[str]:
+    """uv as scripts/setup installs it: a module of the system's python3 (the project's
+    venv, first on PATH while the tests run, has none), or on PATH."""
+    if found := shutil.which("uv"):
+        return [found]
+    venv_bin = str(Path(sys.executable).parent)
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        python = Path(folder) / "python3"
+        if folder != venv_bin and python.is_file():
+            probe = subprocess.run([str(python), "-m", "uv", "--version"], capture_output=True, check=False)
+            if probe.returncode == 0:
+                return [str(python), "-m", "uv"]
+    raise parse.BenchmarkError("uv not found: run scripts/setup")
+
+
 def awscli() -> Path:
     """The AWS CLI from its own locked venv (made on first use)."""
     aws = AWSCLI_VENV / "bin" / "aws"
     if not aws.exists():
-        subprocess.run(["python3", "-m", "uv", "venv", "-q", "--python", "3.11", str(AWSCLI_VENV)], check=True)
-        lock = HERE / "awscli.lock"
-        cmd = ["python3", "-m", "uv", "pip", "install", "-q", "--python", str(AWSCLI_VENV / "bin" / "python")]
-        subprocess.run([*cmd, "-r", str(lock)], check=True)
+        subprocess.run([*uv(), "venv", "-q", "--python", "3.11", str(AWSCLI_VENV)], check=True)
+        cmd = [*uv(), "pip", "install", "-q", "--python", str(AWSCLI_VENV / "bin" / "python")]
+        subprocess.run([*cmd, "-r", str(HERE / "awscli.lock")], check=True)
     return aws
 
 

@@ -9,12 +9,13 @@ seconds. `factory down` stops exactly what `factory up` started.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from factory.load.layout import REPORTER_FILE
+from factory.load.layout import REPORTER_FILE, Project
 from factory.load.shards import LOADER_FILES
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def start(args: argparse.Namespace) -> int:
         print(f"factory up: {exc}", file=sys.stderr)
         return 1
     api = AirflowApi(deployment.url, "admin", deployment.password())
-    dags, errors = _first_parse(api)
+    dags, errors = _first_parse(api, len(Project.at(project).spec_files()))
     shown = _shown(deployment.logs)
     print(f"\nAirflow is up: {deployment.url}  (user admin, password {deployment.password()})")
     print(f"  DAGs:    {dags} from {_shown(project / 'specs')}; {errors}")
@@ -96,14 +97,16 @@ def start(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_parse(api: AirflowApi, timeout: float = 90) -> tuple[int, str]:
-    """How many DAGs and broken specs the first parse found (waits for it)."""
+def _first_parse(api: AirflowApi, specs: int, timeout: float = 120) -> tuple[int, str]:
+    """How many DAGs and broken specs the first parse found. Waits until every spec has
+    its DAG or is reported broken: the loader files land one by one."""
     deadline = time.monotonic() + timeout
     count, broken = 0, []
     while time.monotonic() < deadline:
         count = len(api.dag_ids())
         broken = [e for e in api.import_errors() if e["filename"].endswith(REPORTER_FILE)]
-        if count or broken:
+        head = re.match(r"SpecErrors: (\d+) of \d+ spec files", broken[0]["stack_trace"]) if broken else None
+        if count + (int(head.group(1)) if head else 0) >= specs:
             break
         time.sleep(1)
     if not broken:
