@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from factory.cache import SpecCache, default_dir
@@ -165,16 +166,18 @@ class SpecChecker:
         return models, {path: errors[path] for path in paths if path in errors}
 
     def check_shard(
-        self, members: list[Path], paths: list[Path]
+        self, holds: Callable[[str], bool], paths: list[Path]
     ) -> tuple[dict[Path, Spec], dict[Path, list[Diagnostic]]]:
-        """What `check_all(paths)` says of `members`, reading only the specs that can change
-        it: the members, and what they wait for, transitively (the specs that announce a
-        name they run after, the spec whose DAG id a task's data is named like). The
-        checks across specs need no more: a cycle through a member runs through what it
-        waits for, and a name's announcers all hold it in their own file (a
-        `_defaults.yaml` cannot set `updates`). A loader file of 1,250 specs in a project
-        of 10,000 thus reads its own specs' cache entries, not all 10,000."""
-        by_id = {self.project.dag_id(path): path for path in paths}
+        """What `check_all(paths)` says of the specs whose DAG id `holds` (the members),
+        reading only the specs that can change it: the members, and what they wait for,
+        transitively (the specs that announce a name they run after, the spec whose DAG
+        id a task's data is named like). The checks across specs need no more: a cycle
+        through a member runs through what it waits for, and a name's announcers all hold
+        it in their own file (a `_defaults.yaml` cannot set `updates`). A loader file of
+        625 specs in a project of 10,000 thus reads its own specs' cache entries, not all
+        10,000."""
+        by_id = {self.project.dag_id(path): path for path in paths}  # one DAG id per spec, per parse
+        members = [path for dag_id, path in by_id.items() if holds(dag_id)]
         models: dict[Path, Spec] = {}
         errors: dict[Path, list[Diagnostic]] = {}
         named: dict[str, list[Path]] | None = None

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,12 +90,10 @@ def walk(project: Project) -> tuple[list[Path], list[Path]]:
     in one walk of specs/."""
     specs: list[Path] = []
     defaults: list[Path] = []
-    for folder, dirs, files in os.walk(project.specs_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
-        here = Path(folder)
-        specs.extend(here / f for f in sorted(files) if is_spec_name(f))
+    for folder, files in project.folders():
+        specs.extend(folder / f for f in sorted(files) if is_spec_name(f))
         if DEFAULTS_FILE in files:
-            defaults.append(here / DEFAULTS_FILE)
+            defaults.append(folder / DEFAULTS_FILE)
     return specs, defaults
 
 
@@ -162,8 +159,3 @@ class LintIndex:
                 raise
         except OSError as exc:
             log.debug("factory lint index: cannot write %s: %s", self.path, exc)
-
-
-def chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

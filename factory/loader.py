@@ -108,7 +108,7 @@ def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
         if shard is None:
             models, errors = checker.check_all(paths)
         else:
-            models, errors = checker.check_shard([p for p in paths if shard.holds(project.dag_id(p))], paths)
+            models, errors = checker.check_shard(shard.holds, paths)
     for found in errors.values():
         problems.extend(found)
     budget, why = parse_budget() if only is None else (float("inf"), "")

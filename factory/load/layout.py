@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +75,14 @@ class Project:
     def spec_files(self, under: Path | None = None) -> list[Path]:
         """Every spec under specs/ (or a folder in it), sorted; names starting with '_' or '.'
         are not specs."""
-        found: list[Path] = []
+        return [folder / f for folder, files in self.folders(under) for f in sorted(files) if is_spec_name(f)]
+
+    def folders(self, under: Path | None = None) -> Iterator[tuple[Path, list[str]]]:
+        """Each folder specs are looked for in, with its file names: folders starting with
+        '_' or '.' are skipped, the rest walked in sorted order."""
         for folder, dirs, files in os.walk(under or self.specs_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
-            found.extend(Path(folder) / f for f in sorted(files) if is_spec_name(f))
-        return found
+            yield Path(folder), files
 
     def defaults_chain(self, spec_path: Path) -> list[Path]:
         """The _defaults.yaml files that apply to a spec, outermost first."""
