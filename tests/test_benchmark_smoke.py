@@ -76,3 +76,19 @@ def test_quick_sync_benchmark_counts_both_tools_requests(tmp_path: Path) -> None
         assert run[f"{tool}/first"]["requests"].get("PUT", 0) >= 50, run  # every spec went up
     # A no-op factory sync lists the prefix and reads the manifest, and writes nothing.
     assert set(run["factory/no-op"]["requests"]) <= {"LIST", "GET"}, run
+
+
+def test_quick_task_cost_benchmark_counts_calls_and_times_container_starts(tmp_path: Path) -> None:
+    run_quick("task_cost.py", tmp_path)
+    report = json.loads((tmp_path / "task-cost-quick.json").read_text())
+    factory, provider = report["mwaa"]["factory"], report["mwaa"]["provider"]
+    # Parsing calls no AWS; the factory registers a revision only when the spec changed,
+    # the provider's pattern on every run that is not a retry.
+    assert factory["parse"] == {}, factory["parse"]
+    assert [factory[s]["revisions"] for s in ("first", "unchanged", "changed", "retry")] == [1, 0, 1, 0]
+    assert [provider[s]["revisions"] for s in ("first", "unchanged", "changed", "retry")] == [1, 1, 1, 0]
+    # A retry reattaches: it starts no second ECS task.
+    assert "ecs:RunTask" not in factory["retry"]["calls"] and "ecs:RunTask" not in provider["retry"]["calls"]
+    for name in ("factory", "stock"):
+        seconds = report["onprem"][name]["runs_s"]
+        assert len(seconds) == 3 and all(0 < s < 30 for s in seconds), (name, seconds)

@@ -5,7 +5,8 @@ happens in `execute`, when the task runs; parsing a DAG never calls AWS.
 
 The provider's operator is used as it is in every amazon provider version MWAA pins
 (9.0.0 on MWAA 2.10.3 up to 9.34.0 on 3.3.1), so this subclass only:
-  - registers the task definition when its content changed, and reuses it otherwise;
+  - registers the task definition when its content changed, and reuses it otherwise,
+    only when it starts a task (a retry that reattaches to its running task needs none);
   - turns secret names into the SSM parameter ARNs ECS expects;
   - splits subnet and security group lists that a template rendered as "a,b";
   - fills in what only AWS knows for a task definition the spec names (container name,
@@ -160,17 +161,21 @@ class FactoryEcsRunTaskOperator(SpecTemplating, EcsRunTaskOperator):
         fan_out_item: str | None = None,
         **kwargs: Any,
     ) -> None:
+        # Output goes to the task log. Nothing in a spec reads XComs, and the provider's
+        # XCom (the container's last log line) may hold data that does not belong in the
+        # metadata DB or the UI; reading it back would also cost a CloudWatch call.
+        kwargs.setdefault("do_xcom_push", False)
         super().__init__(**kwargs)
         self.fan_out_item = fan_out_item  # this copy's item of a for_each (factory/operators/fan_out.py)
         self.managed_definition = managed_definition
         self.expected_secrets = tuple(expected_secrets)
+        self._definition: dict[str, Any] | None = None  # managed_definition as rendered and resolved
 
     def execute(self, context: Any) -> Any:
         self.network_configuration = self._split_network_ids(self.network_configuration)
         if self.managed_definition is not None:
-            definition = self.resolve_definition(self.managed_definition)
-            self.task_definition = self.ensure_registered(definition)
-            container = definition["containerDefinitions"][0]
+            self._definition = self.resolve_definition(self.managed_definition)
+            container = self._definition["containerDefinitions"][0]
         else:
             container = self.adopt_existing_definition()
         # Known now, so the provider need not find it out: 9.34+ would otherwise sleep
@@ -178,6 +183,14 @@ class FactoryEcsRunTaskOperator(SpecTemplating, EcsRunTaskOperator):
         self.container_name = container["name"]
         with keeping_the_error(self):
             return super().execute(context)
+
+    def _start_task(self) -> None:
+        # The provider calls this only when no task of this try is running yet. Registering
+        # here, not in execute, spares a retry that reattaches to its running task the
+        # lookup, and never registers a revision that no task will run.
+        if self._definition is not None:
+            self.task_definition = self.ensure_registered(self._definition)
+        super()._start_task()
 
     # -- managed task definitions ------------------------------------------------------
 

@@ -104,6 +104,7 @@ class EcsSimulator:
         self.tasks: dict[str, SimulatedTask] = {}
         self.stop_calls: list[tuple[str, str]] = []
         self._calls: set[str] | None = None
+        self._served: list[tuple[float, str]] | None = None
         # moto serves requests in threads: several workers may poll one task at once.
         self._lock = threading.Lock()
 
@@ -116,6 +117,16 @@ class EcsSimulator:
             yield calls
         finally:
             self._calls = None
+
+    @contextmanager
+    def counting(self) -> Iterator[list[tuple[float, str]]]:
+        """Every AWS API call moto serves meanwhile, in order, with when it arrived (the
+        epoch time), by IAM name: what benchmarks/task_cost.py counts per task run."""
+        self._served = served = []
+        try:
+            yield served
+        finally:
+            self._served = None
 
     def program(self, image: str, program: Program) -> None:
         self.programs[image] = program
@@ -136,8 +147,12 @@ class EcsSimulator:
         original_call_action = BaseResponse.call_action
 
         def call_action(response: Any) -> Any:
+            name = f"{response.service_name}:{response._get_action()}"
             if sim._calls is not None:
-                sim._calls.add(f"{response.service_name}:{response._get_action()}")
+                sim._calls.add(name)
+            if sim._served is not None:
+                with sim._lock:
+                    sim._served.append((time.time(), name))
             return original_call_action(response)
 
         original_describe = EC2ContainerServiceBackend.describe_tasks
@@ -364,6 +379,66 @@ def register_finance_definition(ecs: Any, logs: Any, execution_role: str) -> Non
         )
 
 
+def create_account(moto_endpoint: str) -> AwsWorld:
+    """The platform team's set-up in moto: VPC, cluster, log group, roles, and the
+    Variables and secret in SSM Parameter Store."""
+    session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = session.client("ec2", endpoint_url=moto_endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    # ECS run_task in moto needs DNS hostnames, as awsvpc tasks do on AWS.
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnets = tuple(
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in ((1, "a"), (2, "b"))
+    )
+    group = ec2.create_security_group(GroupName="factory-tasks", Description="factory ECS tasks", VpcId=vpc)["GroupId"]
+    iam = session.client("iam", endpoint_url=moto_endpoint)
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+    execution_role = iam.create_role(RoleName="factory-ecs-execution", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    task_role = iam.create_role(RoleName="factory-ecs-task", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    ecs = session.client("ecs", endpoint_url=moto_endpoint)
+    cluster, other_cluster = "analytics-e2e", "analytics-e2e-blue"
+    ecs.create_cluster(clusterName=cluster)
+    ecs.create_cluster(clusterName=other_cluster)
+    logs = session.client("logs", endpoint_url=moto_endpoint)
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    register_finance_definition(ecs, logs, execution_role)
+    ssm = session.client("ssm", endpoint_url=moto_endpoint)
+    variables = {
+        "ecs_cluster": cluster,
+        # One comma-separated value, as an SSM StringList holds it.
+        "ecs_subnets": ",".join(subnets),
+        "ecs_security_groups": group,
+        "ecs_execution_role_arn": execution_role,
+        "ecs_task_role_arn": task_role,
+    }
+    for key, value in variables.items():
+        ssm.put_parameter(Name=f"/airflow/variables/{key}", Value=value, Type="String")
+    secret_value = "pa55-from-ssm-9f1c"
+    ssm.put_parameter(Name="/prod/sales/db-password", Value=secret_value, Type="SecureString")
+    ssm.put_parameter(Name="/prod/finance/ledger-db-url", Value="postgres://ledger:pw@db/ledger", Type="SecureString")
+    return AwsWorld(
+        endpoint=moto_endpoint,
+        cluster=cluster,
+        other_cluster=other_cluster,
+        subnets=subnets,  # type: ignore[arg-type]
+        security_group=group,
+        execution_role_arn=execution_role,
+        task_role_arn=task_role,
+        secret_value=secret_value,
+        variables=variables,
+    )
+
+
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -418,6 +493,8 @@ class DagRunResult:
     run_id: str
     states: dict[str, str]
     log: str  # everything Airflow printed while the run went: the task logs
+    began: float = 0.0  # epoch seconds, as the run's process saw them
+    ended: float = 0.0
 
 
 @dataclass
@@ -449,14 +526,17 @@ def run_dags(python: Path, env: dict[str, str], runs: list[dict[str, Any]], time
     import_errors: dict[str, str] = {}
     results: list[DagRunResult] = []
     current: list[str] | None = None
+    began = 0.0
     for i, line in enumerate(lines):
         if line.startswith("FACTORY-IMPORT-ERRORS "):
             import_errors = json.loads(line.split(" ", 1)[1])
         elif line.startswith("FACTORY-RUN-BEGIN "):
             current = []
+            began = float(line.split()[2])
         elif line == "FACTORY-RUN-END":
             result = json.loads(lines[i + 1])
-            results.append(DagRunResult(result["run_id"], result["states"], "\n".join(current or [])))
+            log = "\n".join(current or [])
+            results.append(DagRunResult(result["run_id"], result["states"], log, began, result["ended"]))
             current = None
         elif current is not None:
             current.append(line)

@@ -132,6 +132,8 @@ def test_task_settings() -> None:
     assert op.tags == {"factory:dag-id": "sales.daily_rollup", "factory:task-id": "extract"}
     assert op.region_name == "eu-west-1"
     assert op.aws_conn_id == "aws_default"
+    # The container's last log line stays out of XCom (the metadata DB and the UI).
+    assert op.do_xcom_push is False
 
 
 def test_existing_task_definition_is_run_as_named() -> None:
