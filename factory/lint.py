@@ -13,7 +13,7 @@ from typing import Any
 from factory.cache import SpecCache, default_dir
 from factory.compile.fargate import FargateSizeError, on_fargate, rounding_note
 from factory.diagnostics import Diagnostic, SpecError
-from factory.lint_index import Entry, LintIndex, Pipeline, stat_of, walk
+from factory.lint_index import Entry, LintIndex, Pipeline, Walk, stat_of, walk
 from factory.load.layout import DEFAULTS_FILE, Project, cache_inputs, is_spec_name
 from factory.model import Platform, Spec
 from factory.read import Reader
@@ -43,19 +43,19 @@ def lint_paths(paths: list[Path]) -> LintResult:
     with every spec (its policy holds them all); other files starting with '_' or '.'
     are not specs and have nothing to check."""
     result = LintResult()
-    targets: dict[Path, list[Path]] = {}  # specs folder -> the files asked for, in order
+    targets: dict[Path, list[str]] = {}  # specs folder -> the files asked for, in order
     defaults: dict[Path, list[Path]] = {}  # specs folder -> the _defaults.yaml files asked for
     projects: dict[Path, Project] = {}
-    walked: dict[Path, tuple[list[Path], list[Path]]] = {}  # one walk of each specs folder
+    walked: dict[Path, Walk] = {}  # one walk of each specs folder
 
-    def under(project: Project, folder: Path) -> list[Path]:
+    def under(project: Project, folder: Path) -> list[str]:
         # The walk's paths are already resolved (specs_dir is): no resolve() per spec.
         if project.specs_dir not in walked:
             walked[project.specs_dir] = walk(project)
         if folder == project.specs_dir:
-            return walked[project.specs_dir][0]
+            return list(walked[project.specs_dir][0])
         prefix = str(folder) + os.sep
-        return [p for p in walked[project.specs_dir][0] if str(p).startswith(prefix)]
+        return [p for p in walked[project.specs_dir][0] if p.startswith(prefix)]
 
     for path in paths:
         project = Project.containing(path)
@@ -69,7 +69,7 @@ def lint_paths(paths: list[Path]) -> LintResult:
         elif path.resolve() == project.platform_file:
             files = under(project, project.specs_dir)
         else:
-            files = [path.resolve()] if is_spec_name(path.name) else []
+            files = [str(path.resolve())] if is_spec_name(path.name) else []
         targets.setdefault(project.specs_dir, []).extend(files)
     for specs_dir, files in targets.items():
         project = projects[specs_dir]
@@ -129,11 +129,12 @@ def read_project(reader: Reader, files: list[Path]) -> Reading:
 
 
 def read_indexed(
-    reader: Reader, files: list[Path], walked: tuple[list[Path], list[Path]] | None = None
-) -> tuple[dict[Path, list[Diagnostic]], list[Diagnostic]]:
-    """What `read_project` finds (each spec's problems; the platform file's), with every
-    spec unchanged since the last lint answered by the lint index (factory/lint_index.py)
-    instead of being read. The checks across specs run over all of them, every time."""
+    reader: Reader, files: list[str], walked: Walk | None = None
+) -> tuple[dict[str, list[Diagnostic]], list[Diagnostic]]:
+    """What `read_project` finds (the problems of each spec that has any, by path; the
+    platform file's), with every spec unchanged since the last lint answered by the lint
+    index (factory/lint_index.py) instead of being read. The checks across specs run over
+    all of them, every time."""
     project, cache = reader.project, reader.cache
     platform = None
     platform_problems: list[Diagnostic] = []
@@ -141,45 +142,44 @@ def read_indexed(
         platform = reader.read_platform()
     except SpecError as exc:
         platform_problems = list(exc.diagnostics)
-    specs, defaults_files = walked if walked is not None else walk(project)
+    stats, defaults_files = walked if walked is not None else walk(project)
     index = LintIndex(cache, defaults_files, reader.display_base) if cache is not None else None
     old = index.load() if index is not None else {}
-    entries: dict[str, Entry] = {}
-    found: dict[Path, list[Diagnostic]] = {}
-    pipelines: dict[Path, Pipeline] = {}
-    broken: dict[Path, tuple[str, ...]] = {}
-    paths = list(dict.fromkeys([*files, *specs]))
-    stats = {path: stat_of(path) for path in paths}  # before the reads: an edit during one shows next time
-    stale = [p for p in paths if (e := old.get(str(p))) is None or stats[p] is None or e.stat != stats[p]]
+    # Files given that the walk does not reach (under a '_' folder, say) are stat-ed by
+    # name; the rest come with the walk's stat, taken before any read, so an edit during
+    # this lint shows in the next one.
+    for path in files:
+        if path not in stats:
+            stats[path] = stat_of(path)
+    paths = list(dict.fromkeys([*files, *stats]))
+    stale = [p for p in paths if (e := old.get(p)) is None or stats[p] is None or e.stat != stats[p]]
     # A few changed files (a pre-commit run) are read without the spec cache and not
     # written back: reading and rewriting a 10,000-spec cache costs more than validating them.
     few = len(stale) < FEW and len(paths) >= BIG
     fresh = _fresh_entries(reader.without_cache() if few else reader, stale, stats, platform)
-    for path in paths:
-        entry = fresh.get(path) or old[str(path)]
-        entries[str(path)] = entry
-        found[path] = entry.diagnostics()
+    entries = {path: fresh.get(path) or old[path] for path in paths}
+    found = {path: entry.diagnostics() for path, entry in entries.items() if entry.found}
     # The checks across specs read only each spec's names (DAG id, runs after, updates)
     # and, for a spec with such a problem, its file's positions. When no name changed
     # and no spec with a problem changed, the last lint's answer is this lint's.
-    names = hashlib.sha256(
-        json.dumps([[name, e.pipeline, e.announces] for name, e in sorted(entries.items())]).encode()
-    ).hexdigest()
     last = index.cross if index is not None else {}
+    names = _names_signature(entries, old, fresh, last.get("names"))
     last_found = last.get("found") if last.get("names") == names else None
-    if isinstance(last_found, dict) and not any(Path(name) in fresh for name in last_found):
-        cross = {Path(name): [Diagnostic(**d) for d in problems] for name, problems in last_found.items()}
+    if isinstance(last_found, dict) and not any(name in fresh for name in last_found):
+        cross = {name: [Diagnostic(**d) for d in problems] for name, problems in last_found.items()}
     else:
-        for path in paths:
-            entry = entries[str(path)]
+        pipelines: dict[Path, Pipeline] = {}
+        broken: dict[Path, tuple[str, ...]] = {}
+        for path, entry in entries.items():
             if entry.pipeline is not None:
-                pipelines[path] = Pipeline.from_json(entry.pipeline)
+                pipelines[Path(path)] = Pipeline.from_json(entry.pipeline)
             else:
-                broken[path] = tuple(entry.announces)
-        cross = cross_check(pipelines, broken, reader.document)  # type: ignore[arg-type]
+                broken[Path(path)] = tuple(entry.announces)
+        checked = cross_check(pipelines, broken, reader.document)  # type: ignore[arg-type]
+        cross = {str(path): problems for path, problems in checked.items()}
     for path, problems in cross.items():
-        found[path].extend(problems)
-    crossed = {"names": names, "found": {str(p): [vars(d) for d in problems] for p, problems in cross.items()}}
+        found.setdefault(path, []).extend(problems)
+    crossed = {"names": names, "found": {p: [vars(d) for d in problems] for p, problems in cross.items()}}
     changed = entries.keys() != old.keys() or (fresh and not few)
     if index is not None and cache is not None and changed:
         for entry in entries.values():
@@ -189,13 +189,32 @@ def read_indexed(
     return found, platform_problems
 
 
+def _names_signature(entries: dict[str, Entry], old: dict[str, Entry], fresh: dict[str, Entry], last: Any) -> str:
+    """A digest of what the checks across specs read of every spec. When the same files
+    are there and no fresh entry's names differ from the old entry's, it is the last
+    lint's: hashing 10,000 entries again would cost a pre-commit run more than its reads."""
+    same = (
+        isinstance(last, str)
+        and entries.keys() == old.keys()
+        and all(
+            (entry.pipeline, entry.announces) == (old[path].pipeline, old[path].announces)
+            for path, entry in fresh.items()
+        )
+    )
+    if same:
+        return last
+    return hashlib.sha256(
+        json.dumps([[name, e.pipeline, e.announces] for name, e in sorted(entries.items())]).encode()
+    ).hexdigest()
+
+
 PARALLEL_FROM = 400  # specs to read before a second process pays for its start
 FEW, BIG = 50, 1000  # fewer changed specs than FEW in a project of BIG: read, not written back
 
 
 def _fresh_entries(
-    reader: Reader, stale: list[Path], stats: dict[Path, list[int] | None], platform: Platform | None
-) -> dict[Path, Entry]:
+    reader: Reader, stale: list[str], stats: dict[str, list[int] | None], platform: Platform | None
+) -> dict[str, Entry]:
     """The entries of the specs the index cannot answer for. Many (a cold lint in CI) are
     read by one forked process per core, each returning its entries and the cache
     entries it made: validating is CPU-bound, and a 10,000-spec project is read twice as
@@ -212,7 +231,7 @@ def _fresh_entries(
             parts = pool.map(_entries_of, [stale[i::workers] for i in range(workers)])
     finally:
         _FORKED = None
-    fresh: dict[Path, Entry] = {}
+    fresh: dict[str, Entry] = {}
     for entries, made in parts:
         fresh.update(entries)
         for key, value in made.items():
@@ -221,10 +240,10 @@ def _fresh_entries(
     return {path: fresh[path] for path in stale}
 
 
-_FORKED: tuple[Reader, dict[Path, list[int] | None], Platform | None] | None = None
+_FORKED: tuple[Reader, dict[str, list[int] | None], Platform | None] | None = None
 
 
-def _entries_of(paths: list[Path]) -> tuple[dict[Path, Entry], dict[str, Any]]:
+def _entries_of(paths: list[str]) -> tuple[dict[str, Entry], dict[str, Any]]:
     """In a forked worker: the entries of `paths`, and the spec-cache entries made for them."""
     assert _FORKED is not None
     reader, stats, platform = _FORKED
@@ -232,7 +251,8 @@ def _entries_of(paths: list[Path]) -> tuple[dict[Path, Entry], dict[str, Any]]:
     return entries, reader.cache.made() if reader.cache is not None else {}
 
 
-def _entry(reader: Reader, path: Path, stat: list[int] | None, platform: Platform | None) -> Entry:
+def _entry(reader: Reader, name: str, stat: list[int] | None, platform: Platform | None) -> Entry:
+    path = Path(name)
     key = reader.cache_key(path) or ""
     dag_id = reader.project.dag_id(path)
     try:
@@ -247,13 +267,7 @@ def _entry(reader: Reader, path: Path, stat: list[int] | None, platform: Platfor
     return Entry(stat or [], key, [vars(d) for d in limits], Pipeline.of(spec).to_json(), [])
 
 
-def _lint_project(
-    project: Project,
-    files: list[Path],
-    defaults: list[Path],
-    result: LintResult,
-    walked: tuple[list[Path], list[Path]],
-) -> None:
+def _lint_project(project: Project, files: list[str], defaults: list[Path], result: LintResult, walked: Walk) -> None:
     cache = SpecCache(default_dir(), project.specs_dir, cache_inputs(project))
     reader = Reader(project, display_base=Path.cwd(), cache=cache)
     found, platform_problems = read_indexed(reader, files, walked)
@@ -264,10 +278,10 @@ def _lint_project(
         except SpecError as exc:
             result.diagnostics.extend(exc.diagnostics)
     seen = set(result.diagnostics)  # a broken _defaults.yaml is told once, not once per spec
+    result.spec_count += len(files)
     for path in files:
-        result.spec_count += 1
-        for diagnostic in found.get(path, []):
-            if diagnostic not in seen or diagnostic.path == reader.name(path):
+        for diagnostic in found.get(path, ()):
+            if diagnostic not in seen or diagnostic.path == reader.name(Path(path)):
                 seen.add(diagnostic)
                 result.diagnostics.append(diagnostic)
 
