@@ -169,6 +169,10 @@ class Airflow:
             # (utils/event_scheduler.py re-enters it at once).
             self.env["AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL"] = "0"
             self.env["AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD"] = str(STALE_DAG_THRESHOLD)
+        else:
+            # One DAG file per scheduler loop (see the docstring), and an idle loop sleeps
+            # `scheduler_idle_sleep_time` (1 s): most of a pass was sleeping.
+            self.env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] = "0.1"
 
     def run(self, args: list[str], timeout: float) -> str:
         """Run `airflow ARGS` to its end, or kill every process it started after `timeout`."""
