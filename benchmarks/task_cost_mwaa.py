@@ -11,7 +11,7 @@ Beside it runs the provider's own pattern, hand-written the way its docs show:
 `EcsRegisterTaskDefinitionOperator` then `EcsRunTaskOperator` on the family's latest
 revision, with the same container, Variables, logs and `reattach=True`.
 
-Scenarios, each one `dag.test()` run in a fresh process:
+Scenarios, each one `dag.test()` run (two fresh processes per pattern, see `measure`):
   first      the family has no revision yet;
   unchanged  the next day's run of the same spec;
   changed    a run after the spec's image changed;

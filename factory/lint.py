@@ -148,9 +148,9 @@ def read_indexed(
     # Files given that the walk does not reach (under a '_' folder, say) are stat-ed by
     # name; the rest come with the walk's stat, taken before any read, so an edit during
     # this lint shows in the next one.
-    for path in files:
-        if path not in stats:
-            stats[path] = stat_of(path)
+    unwalked = {path: stat_of(path) for path in files if path not in stats}
+    if unwalked:
+        stats = {**stats, **unwalked}  # the caller's walk stays as it was
     paths = list(dict.fromkeys([*files, *stats]))
     stale = [p for p in paths if (e := old.get(p)) is None or stats[p] is None or e.stat != stats[p]]
     # A few changed files (a pre-commit run) are read without the spec cache and not

@@ -98,31 +98,12 @@ def walk(project: Project) -> Walk:
     pre-commit lint costs."""
     specs: dict[str, list[int] | None] = {}
     defaults: list[Path] = []
-    # Project.folders' rule, by hand: folders starting with '_' or '.' are skipped, the
-    # rest walked depth first in sorted order, symlinked folders not followed (os.walk's).
-    stack = [str(project.specs_dir)]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as listing:
-                found = sorted(listing, key=lambda entry: entry.name)
-        except OSError:
-            continue  # as os.walk does: an unreadable folder has nothing to lint
-        below = []
-        for entry in found:
-            name = entry.name
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not name.startswith(("_", ".")) and not entry.is_symlink():
-                    below.append(entry.path)
-            elif is_spec_name(name):
+    for _folder, files in project.scan():
+        for entry in files:
+            if is_spec_name(entry.name):
                 specs[entry.path] = _stat_entry(entry)
-            elif name == DEFAULTS_FILE:
+            elif entry.name == DEFAULTS_FILE:
                 defaults.append(Path(entry.path))
-        stack.extend(reversed(below))
     return specs, defaults
 
 

@@ -75,14 +75,38 @@ class Project:
     def spec_files(self, under: Path | None = None) -> list[Path]:
         """Every spec under specs/ (or a folder in it), sorted; names starting with '_' or '.'
         are not specs."""
-        return [folder / f for folder, files in self.folders(under) for f in sorted(files) if is_spec_name(f)]
+        return [folder / f for folder, files in self.folders(under) for f in files if is_spec_name(f)]
 
     def folders(self, under: Path | None = None) -> Iterator[tuple[Path, list[str]]]:
-        """Each folder specs are looked for in, with its file names: folders starting with
-        '_' or '.' are skipped, the rest walked in sorted order."""
-        for folder, dirs, files in os.walk(under or self.specs_dir):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
-            yield Path(folder), files
+        """Each folder specs are looked for in, with its file names (see `scan`)."""
+        for folder, files in self.scan(under):
+            yield Path(folder), [entry.name for entry in files]
+
+    def scan(self, under: Path | None = None) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+        """Each folder specs are looked for in, with the directory entries of its files,
+        sorted by name: folders starting with '_' or '.' are skipped, the rest walked depth
+        first in sorted order, symlinked folders not followed (as os.walk does). The
+        entries carry what lint needs of 10,000 files without a Path or a stat by name each."""
+        stack = [str(under or self.specs_dir)]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except OSError:
+                continue  # as os.walk does: an unreadable folder holds nothing
+            files, below = [], []
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    files.append(entry)
+                elif not entry.name.startswith(("_", ".")) and not entry.is_symlink():
+                    below.append(entry.path)
+            yield folder, files
+            stack.extend(reversed(below))
 
     def defaults_chain(self, spec_path: Path) -> list[Path]:
         """The _defaults.yaml files that apply to a spec, outermost first."""

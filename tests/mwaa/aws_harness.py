@@ -103,7 +103,6 @@ class EcsSimulator:
         self.programs: dict[str, Program] = {}
         self.tasks: dict[str, SimulatedTask] = {}
         self.stop_calls: list[tuple[str, str]] = []
-        self._calls: set[str] | None = None
         self._served: list[tuple[float, str]] | None = None
         # moto serves requests in threads: several workers may poll one task at once.
         self._lock = threading.Lock()
@@ -112,11 +111,12 @@ class EcsSimulator:
     def recording(self) -> Iterator[set[str]]:
         """The AWS API calls moto serves meanwhile, as IAM names ("ecs:RunTask"); the
         test itself makes none then, so they are what Airflow needs permission for."""
-        self._calls = calls = set()
-        try:
-            yield calls
-        finally:
-            self._calls = None
+        calls: set[str] = set()
+        with self.counting() as served:
+            try:
+                yield calls
+            finally:
+                calls.update(name for _, name in served)
 
     @contextmanager
     def counting(self) -> Iterator[list[tuple[float, str]]]:
@@ -147,12 +147,9 @@ class EcsSimulator:
         original_call_action = BaseResponse.call_action
 
         def call_action(response: Any) -> Any:
-            name = f"{response.service_name}:{response._get_action()}"
-            if sim._calls is not None:
-                sim._calls.add(name)
             if sim._served is not None:
                 with sim._lock:
-                    sim._served.append((time.time(), name))
+                    sim._served.append((time.time(), f"{response.service_name}:{response._get_action()}"))
             return original_call_action(response)
 
         original_describe = EC2ContainerServiceBackend.describe_tasks
