@@ -6,7 +6,7 @@
 
 For each N, two projects that build the same DAGs (benchmarks/generate.py):
 
-- the factory: N specs and dags/ as shipped (the sixteen loader files and the reporter);
+- the factory: N specs and dags/ as shipped (the thirty-two loader files and the reporter);
 - the floor: the same DAGs written by hand in Python, 250 to a file (one file of 10,000
   hand-written DAGs would be killed like the factory's was, and Airflow 3 cannot write
   more than about 600 to PostgreSQL from one file of their source: generate.py).

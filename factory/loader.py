@@ -77,10 +77,17 @@ def load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
 def _load_dags(namespace: dict[str, Any], loader_file: str) -> list[Diagnostic]:
     started = time.monotonic()
     shard = Shard.of_file(loader_file)
-    if shard is None and any((Path(loader_file).parent / name).is_file() for name in LOADER_FILES):
-        # An older factory's single loader file left beside the shards: loading here too
-        # would give every DAG two files. The reporter asks for its removal.
-        log.error("factory: %s is not one of the loader files %s: it loads nothing", loader_file, LOADER_FILES[0])
+    stray = shard is None or shard.count != SHARDS
+    if stray and any((Path(loader_file).parent / name).is_file() for name in LOADER_FILES):
+        # An older factory's loader file (its single one, or one of another count) left
+        # beside this set: loading here too would give its DAGs two files. The reporter
+        # asks for its removal.
+        log.error(
+            "factory: %s is not one of the loader files %s to %s: it loads nothing",
+            loader_file,
+            LOADER_FILES[0],
+            LOADER_FILES[-1],
+        )
         return []
     project = project_for(Path(loader_file).resolve().parent)
     only = _spec_being_run(project)

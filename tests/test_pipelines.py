@@ -131,12 +131,12 @@ def test_the_dag_runs_on_assets_and_its_verdict_announces_it(tmp_path: Path, run
 
     dags = _dags(tmp_path, {"up.yaml": "", "data.yaml": "", "all.yaml": "after: [up, data]\n"}, runtime)
     verdict = dags["up"].get_task("verdict")
-    assert [o.uri for o in verdict.outlets] == ["factory://up/"]
+    assert [o.uri for o in verdict.outlets] == ["x-factory://up"]
     assert verdict.trigger_rule == "all_success" and verdict.upstream_task_ids == {"t"}
     timetable = dags["all"].timetable
     # Airflow 3.3's SDK has its own AssetTriggeredTimetable class: the name is the contract.
     assert type(timetable).__name__ == "AssetTriggeredTimetable" and isinstance(timetable.asset_condition, AssetAll)
-    assert {a.uri for a in timetable.asset_condition.objects} == {"factory://up/", "factory://data/"}
+    assert {a.uri for a in timetable.asset_condition.objects} == {"x-factory://up", "x-factory://data"}
 
 
 @pytest.mark.parametrize("runtime", ["onprem", "mwaa"])
@@ -157,7 +157,7 @@ def test_any_of_a_clock_and_task_updates(tmp_path: Path, runtime: str) -> None:
     assert errors == {}
     dags = {s.dag_id: build_dag(s, checker.platform, runtime) for s in models.values()}
     assert isinstance(dags["any"].timetable.asset_condition, AssetAny)
-    assert [o.uri for o in dags["writer"].get_task("t").outlets] == ["factory://raw/"]
+    assert [o.uri for o in dags["writer"].get_task("t").outlets] == ["x-factory://raw"]
     clock = dags["clock"].timetable
     assert isinstance(clock, AssetOrTimeSchedule)
     assert clock.timetable.summary == "0 0 * * *"  # @daily, with the plain schedule's data interval

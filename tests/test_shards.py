@@ -220,10 +220,26 @@ def test_a_missing_or_foreign_loader_file_is_reported_with_the_specs_it_costs(de
     assert namespace == {}, "an older loader file beside the new ones loads nothing (no DAG in two files)"
 
 
+def test_a_loader_file_of_an_older_count_loads_nothing_and_is_reported(deployed: Path) -> None:
+    # An upgrade from a release with another number of loader files, whose old files were
+    # left in dags/: each of their DAGs is also in one of the new files.
+    old = Shard(1, SHARDS // 2)
+    shutil.copy2(REPO / "dags" / LOADER_FILES[0], deployed / "dags" / old.file_name)
+    namespace: dict[str, Any] = {}
+    from factory.loader import load_dags
+
+    load_dags(namespace, str(deployed / "dags" / old.file_name))
+    assert namespace == {}, "a loader file of an older set beside the new ones loads nothing"
+    lines = report(deployed)
+    told = f"dags/{old.file_name}: one of a set of {SHARDS // 2} loader files, and this factory uses {SHARDS}"
+    assert any(line.startswith(told) for line in lines), lines
+    assert sum(len(names) for names in parse_loader_files(deployed).values()) == 30, "the new set still holds every DAG"
+
+
 def test_each_loader_file_keeps_its_own_cache(deployed: Path) -> None:
     parse_loader_files(deployed)
-    packs = sorted(p.name.split("-", 1)[1] for p in (deployed / "cache").glob("*-*of16.json"))
+    packs = sorted(p.name.split("-", 1)[1] for p in (deployed / "cache").glob(f"*-*of{SHARDS}.json"))
     holding = {loader_file(f"t{i % 3}.p{i}") for i in range(30)}  # a broken spec is never cached
     assert packs == sorted(f"{Shard.of_file(n).tag}.json" for n in holding)  # type: ignore[union-attr]
-    entries = [len(json.loads(p.read_bytes())) for p in (deployed / "cache").glob("*-*of16.json")]
+    entries = [len(json.loads(p.read_bytes())) for p in (deployed / "cache").glob(f"*-*of{SHARDS}.json")]
     assert sum(entries) == 30, "each file caches just the specs it read: no file evicts another's entries"

@@ -1,7 +1,7 @@
 """What `factory sync` ships, where each file goes under the dags prefix, and in what order.
 
 MWAA copies s3://BUCKET/dags/ to its containers' dags folder and puts that folder on
-sys.path. So the bundle mirrors a checkout: the loader files (factory_dags_<i>_of_16.py), the
+sys.path. So the bundle mirrors a checkout: the loader files (factory_dags_<i>_of_32.py), the
 reporter of broken specs (factory_spec_errors.py) and .airflowignore at the top, the
 `factory` package beside them, and specs/ and schemas/ beside that, where
 `factory.check.project_for` looks first.

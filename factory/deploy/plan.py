@@ -25,7 +25,7 @@ from enum import Enum
 from factory.deploy.bucket import RemoteObject
 from factory.deploy.bundle import IGNORE_FILE, REPORTER_FILE, Bundle, BundleFile, Stage
 from factory.deploy.manifest import Entry, Manifest
-from factory.load.shards import LOADER_FILES
+from factory.load.shards import Shard
 
 
 class Verb(Enum):
@@ -209,7 +209,9 @@ def _stage_of(key: str) -> Stage:
     """Where a key sits in the upload order (deletes run in reverse: loader and specs first)."""
     if key == IGNORE_FILE:
         return Stage.IGNORE
-    if key in (*LOADER_FILES, REPORTER_FILE, "factory_dags.py"):  # the last: an older factory's loader
+    # Any loader file, also of an older factory's set (factory_dags.py, or another count
+    # of files), so that deleting it runs in the loader's place in the order.
+    if key in (REPORTER_FILE, "factory_dags.py") or ("/" not in key and Shard.of_file(key) is not None):
         return Stage.LOADER
     if key.startswith("factory/"):
         return Stage.CODE

@@ -22,13 +22,17 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-# Sized by what the manager does with a file's result: it writes each file's DAGs to the
-# database one file at a time (about 24 ms a DAG on PostgreSQL here), while the other
-# file processor, done parsing, waits to hand over its own, and the processor timeout
-# (50 s) counts that wait. With 8 files, 5,000 specs already made a file wait 15 s
-# (docs/benchmarks.md). 16 files keep a file at 1,250 DAGs at 20,000 specs; each file
-# costs a process per parse cycle, about 0.3 s, whatever the number of specs.
-SHARDS = 16
+# Sized by the DAG processor at 20,000 specs (docs/benchmarks.md, "Why thirty-two").
+# - A file's process holds all its DAGs and their serialisation at once, and the manager
+#   holds a file's whole result while it writes it, so the peak memory grows with the
+#   DAGs per file: 16 files (1,250 DAGs each) took 1.48x the memory of hand-written
+#   files of 250 DAGs; 32 keep a file at 625.
+# - The manager writes one file's DAGs at a time (about 24 ms a DAG on PostgreSQL),
+#   while the other file processor, done parsing, waits to hand over its own, and the
+#   processor timeout (50 s) counts that wait: 625 DAGs wait about 15 s.
+# - Each file costs a process per parse cycle whatever the number of specs, about
+#   0.35 s of CPU once it holds a DAG (factory/compile/assets.py says why not more).
+SHARDS = 32
 _NAME = re.compile(r"^factory_dags_([0-9]+)_of_([0-9]+)\.py$")
 
 

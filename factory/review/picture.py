@@ -109,7 +109,7 @@ def _plain(value: Any) -> Any:
 
 def _timetable(value: Any) -> str | None:
     """A timetable in words that stay the same from one parse to the next (its repr
-    holds an address): "any of [factory://a/] or 0 9 * * *"."""
+    holds an address): "any of [x-factory://a] or 0 9 * * *"."""
     parts = []
     condition = getattr(value, "asset_condition", None) or getattr(value, "dataset_condition", None)
     if condition is not None:

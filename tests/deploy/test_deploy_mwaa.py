@@ -50,7 +50,7 @@ BROKEN_BETA = (
 # ---------------------------------------------------------------- response shapes
 
 
-def dag_v1(dag_id: str, parsed: dt.datetime, fileloc: str = "/usr/local/airflow/dags/factory_dags_1_of_16.py") -> dict:
+def dag_v1(dag_id: str, parsed: dt.datetime, fileloc: str = "/usr/local/airflow/dags/factory_dags_1_of_32.py") -> dict:
     """One DAG as Airflow 2's REST API v1 (DAGSchema) returns it."""
     return {
         "dag_id": dag_id,
@@ -98,7 +98,7 @@ def import_errors_v1(errors: list[tuple[str, str, dt.datetime]]) -> dict:
     }
 
 
-def dag_v2(dag_id: str, parsed: dt.datetime, fileloc: str = "/usr/local/airflow/dags/factory_dags_1_of_16.py") -> dict:
+def dag_v2(dag_id: str, parsed: dt.datetime, fileloc: str = "/usr/local/airflow/dags/factory_dags_1_of_32.py") -> dict:
     """One DAG as Airflow 3's REST API v2 returns it, via Airflow's own response model."""
     from airflow.api_fastapi.core_api.datamodels.dags import DAGResponse
 
@@ -230,7 +230,7 @@ def test_wait_passes_once_every_spec_is_parsed(mwaa, shape, project, capsys):
 
 
 def test_wait_fails_with_the_lines_of_a_rejected_spec(mwaa, shape, project, capsys):
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_16.py"
+    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
     poll(mwaa, shape, [("team.alpha", LATER), ("gamma", LATER)], [(loader, BROKEN_BETA, LATER)])
 
     code, out, _ = status(project, capsys, *WAIT)
@@ -242,7 +242,7 @@ def test_wait_fails_with_the_lines_of_a_rejected_spec(mwaa, shape, project, caps
 
 def test_wait_ignores_what_mwaa_parsed_before_the_sync(mwaa, shape, project, capsys):
     """Old import errors and old parses say nothing about the files just synced."""
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_16.py"
+    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
     poll(mwaa, shape, [(d, EARLIER) for d in SPEC_DAGS], [(loader, BROKEN_BETA, EARLIER)])
     poll(mwaa, shape, [(d, LATER) for d in SPEC_DAGS])
 
@@ -273,7 +273,7 @@ def test_wait_times_out_when_a_spec_never_shows(mwaa, shape, project, capsys):
 
 
 def test_platform_file_errors_fail_the_deploy(mwaa, shape, project, capsys):
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_16.py"
+    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
     text = "SpecErrors: 1 spec file(s) could not be loaded\nspecs/_platform.yaml:3:3: unknown key 'clustr'"
     poll(mwaa, shape, [], [(loader, text, LATER)])
 
@@ -284,10 +284,10 @@ def test_platform_file_errors_fail_the_deploy(mwaa, shape, project, capsys):
 
 
 def test_a_traceback_in_the_loader_fails_the_deploy(mwaa, shape, project, capsys):
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_16.py"
+    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
     trace = (
         "Traceback (most recent call last):\n"
-        '  File "factory_dags_1_of_16.py", line 9\nModuleNotFoundError: No module named x'
+        '  File "factory_dags_1_of_32.py", line 9\nModuleNotFoundError: No module named x'
     )
     poll(mwaa, shape, [], [(loader, trace, LATER)])
 
@@ -468,7 +468,7 @@ def test_falls_back_to_the_cli_token_route(mwaa, mwaa_webserver, project, capsys
     listed = [
         {
             "dag_id": d,
-            "fileloc": "/usr/local/airflow/dags/factory_dags_1_of_16.py",
+            "fileloc": "/usr/local/airflow/dags/factory_dags_1_of_32.py",
             "owners": "team-a",
             "is_paused": "True",
         }
@@ -495,12 +495,12 @@ def test_cli_route_reports_a_rejected_spec(mwaa, mwaa_webserver, project, capsys
     mwaa_webserver["outputs"] = {
         "dags list -o json": json.dumps(
             [
-                {"dag_id": d, "filepath": "factory_dags_1_of_16.py", "owner": "team-a", "paused": "True"}
+                {"dag_id": d, "filepath": "factory_dags_1_of_32.py", "owner": "team-a", "paused": "True"}
                 for d in SPEC_DAGS[:2]
             ]
         ),
         "dags list-import-errors -o json": json.dumps(
-            [{"filepath": "/usr/local/airflow/dags/factory_dags_1_of_16.py", "error": BROKEN_BETA}]
+            [{"filepath": "/usr/local/airflow/dags/factory_dags_1_of_32.py", "error": BROKEN_BETA}]
         ),
     }
 

@@ -42,7 +42,7 @@ from factory.deploy.mwaa_cli import UNSUPPORTED, unsupported
 
 ENV = "my-env"
 DAG = "sales_daily_rollup"
-LOADER = "/usr/local/airflow/dags/factory_dags_1_of_16.py"
+LOADER = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
 TOKEN = "cli-token-7f3a"
 RUN_ID = "manual__2026-12-01T06:00:00.123456+00:00"
 CONF = {"day": "2026-12-01"}

@@ -314,7 +314,7 @@ def test_the_asset_views_show_the_pipelines_before_and_after_named_data(bed: Bed
     from selenium.webdriver.common.by import By
 
     (asset,) = [a for a in bed.api.get("/assets", limit=1000)["assets"] if a["name"] == "examples.raw_orders"]
-    assert asset["uri"] == "factory://examples.raw_orders/"
+    assert asset["uri"] == "x-factory://examples.raw_orders"
     assert [(t["dag_id"], t["task_id"]) for t in asset["producing_tasks"]] == [("examples.orders_extract", "land")]
     assert [d["dag_id"] for d in asset["scheduled_dags"]] == ["examples.orders_totals"]
     _log_in(browser, bed)

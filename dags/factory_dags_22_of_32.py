@@ -1,5 +1,5 @@
-"""Airflow DAG file: the DAGs of the good specs whose DAG id hashes to loader file 12 of 16
-(factory/load/shards.py says why there are sixteen).
+"""Airflow DAG file: the DAGs of the good specs whose DAG id hashes to loader file 22 of 32
+(factory/load/shards.py says why there are thirty-two).
 
 It never fails for a spec: broken specs are reported by factory_spec_errors.py beside
 it, because Airflow 3 hides every DAG of a file that has an import error.
