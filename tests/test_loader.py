@@ -228,3 +228,45 @@ def test_runtime_detection(environ: dict[str, str], expected: str) -> None:
 def test_an_unknown_runtime_is_refused() -> None:
     with pytest.raises(UnknownRuntimeError, match="not one of onprem, mwaa"):
         detect_runtime({"FACTORY_RUNTIME": "k8s"})
+
+
+_IMPORTED = textwrap.dedent(
+    """
+    import json, sys
+    from airflow.dag_processing.dagbag import DagBag
+    bag = DagBag(dag_folder=sys.argv[1])
+    prefixes = ("boto3", "botocore", "airflow.providers.amazon.aws", "docker")
+    print(json.dumps({
+        "dags": sorted(bag.dags), "errors": bag.import_errors,
+        "imported": sorted({p for p in prefixes for m in sys.modules if m == p or m.startswith(p + ".")}),
+    }))
+    """
+)
+
+
+def test_onprem_parse_of_pipelines_that_run_after_each_other_never_imports_the_amazon_provider(tmp_path: Path) -> None:
+    # With the provider installed, as on a platform that also deploys to MWAA. An asset
+    # whose URI scheme Airflow would normalise makes it import every provider's URI
+    # handlers, the Amazon provider's S3 hook and boto3 among them, in every loader
+    # file's process (factory/compile/assets.py).
+    from spec_projects import spec_project
+
+    task = 'tasks:\n  t:\n    image: busybox:1.36\n    command: ["true"]\n'
+    spec_project(
+        tmp_path,
+        {
+            "_defaults.yaml": "owner: analytics\nstart_date: 2024-01-01\n",
+            "a/up.yaml": "description: first\nschedule: '@daily'\n" + task + "    updates: [raw]\n",
+            "a/down.yaml": "description: after up\nafter: [raw, a.up]\n" + task,
+        },
+    )
+    shutil.copytree(REPO / "dags", tmp_path / "dags")
+    env = {**os.environ, "FACTORY_RUNTIME": "onprem", "FACTORY_HOME": str(tmp_path)}
+    env["FACTORY_CACHE_DIR"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, str(tmp_path / "dags")], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["errors"] == {} and result["dags"] == ["a.down", "a.up"]
+    assert result["imported"] == ["docker"], "on-prem needs the Docker SDK, and nothing of AWS"
