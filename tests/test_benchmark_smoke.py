@@ -92,3 +92,15 @@ def test_quick_task_cost_benchmark_counts_calls_and_times_container_starts(tmp_p
     for name in ("factory", "stock"):
         seconds = report["onprem"][name]["runs_s"]
         assert len(seconds) == 3 and all(0 < s < 30 for s in seconds), (name, seconds)
+
+
+def test_quick_loader_file_cost_benchmark_measures_forked_file_processors(tmp_path: Path) -> None:
+    run_quick("loader_file_cost.py", tmp_path)
+    results = json.loads((tmp_path / "loader-file-cost-quick.json").read_text())["results"]
+    one_of_16, hand = results["factory, 1 of 16 files"], results["hand-written, 250 a file"]
+    assert 200 / 16 / 3 < one_of_16["dags"] < 200 / 16 * 3, one_of_16  # its share of the 200 specs
+    assert hand["dags"] == 200 and not hand["import_errors"] and not one_of_16["import_errors"]
+    for r in results.values():
+        assert r["cpu_s"] > 0 and r["private_mib"] > 0
+    # The loader imports its operators after the fork; hand-written files' are pre-imported.
+    assert one_of_16["modules"] > hand["modules"]
