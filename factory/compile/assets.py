@@ -7,8 +7,8 @@ Airflow 3, a `Dataset` on 2.10 and 2.11 (MWAA), from the same spec.
 - The scheme starts with `x-` because Airflow leaves such URIs as written. Any other
   scheme makes Airflow ask every installed provider for its URI normaliser, the first
   time a DAG file makes an asset: on Airflow 3.3 that imported the Amazon provider's S3
-  hook and boto3 into every loader file's process, on-prem too, about 0.3 s of CPU and
-  25 MiB in each (docs/benchmarks.md, "Where a loader file's time goes").
+  hook and boto3 into every loader file's process, on-prem too, about 0.25 s of CPU and
+  12 MiB in each (docs/benchmarks.md, "Why thirty-two loader files").
 
 - A successful run of a pipeline updates the asset of its own DAG id: the `verdict`
   task (all spec tasks succeeded) has it as outlet, so `after: [sales.daily_rollup]`
