@@ -33,6 +33,8 @@ from typing import Any
 import generate
 import parse
 
+from factory.load.shards import LOADER_FILES
+
 HERE = Path(__file__).resolve().parent
 
 _CHILD = r"""
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(HERE / "results"))
     args = ap.parse_args(argv)
     n, counts, runs = (200, [16], 1) if args.quick else (args.n, [int(c) for c in args.counts.split(",")], args.runs)
-    loader = (parse.REPO / "dags" / "factory_dags_1_of_32.py").read_text()
+    loader = (parse.REPO / "dags" / LOADER_FILES[0]).read_text()
     with tempfile.TemporaryDirectory(prefix="factory-file-cost-") as tmp:
         work = Path(tmp)
         items = generate.pipelines(n)

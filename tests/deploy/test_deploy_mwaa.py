@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from factory.cli import main
+from factory.load.shards import LOADER_FILES
 
 ENV = "analytics-prod"
 T0 = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -47,10 +48,14 @@ BROKEN_BETA = (
 )
 
 
+# Where MWAA puts the first loader file; its DAGs and import errors name it.
+LOADER = f"/usr/local/airflow/dags/{LOADER_FILES[0]}"
+
+
 # ---------------------------------------------------------------- response shapes
 
 
-def dag_v1(dag_id: str, parsed: dt.datetime, fileloc: str = "/usr/local/airflow/dags/factory_dags_1_of_32.py") -> dict:
+def dag_v1(dag_id: str, parsed: dt.datetime, fileloc: str = LOADER) -> dict:
     """One DAG as Airflow 2's REST API v1 (DAGSchema) returns it."""
     return {
         "dag_id": dag_id,
@@ -98,7 +103,7 @@ def import_errors_v1(errors: list[tuple[str, str, dt.datetime]]) -> dict:
     }
 
 
-def dag_v2(dag_id: str, parsed: dt.datetime, fileloc: str = "/usr/local/airflow/dags/factory_dags_1_of_32.py") -> dict:
+def dag_v2(dag_id: str, parsed: dt.datetime, fileloc: str = LOADER) -> dict:
     """One DAG as Airflow 3's REST API v2 returns it, via Airflow's own response model."""
     from airflow.api_fastapi.core_api.datamodels.dags import DAGResponse
 
@@ -230,7 +235,7 @@ def test_wait_passes_once_every_spec_is_parsed(mwaa, shape, project, capsys):
 
 
 def test_wait_fails_with_the_lines_of_a_rejected_spec(mwaa, shape, project, capsys):
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
+    loader = LOADER
     poll(mwaa, shape, [("team.alpha", LATER), ("gamma", LATER)], [(loader, BROKEN_BETA, LATER)])
 
     code, out, _ = status(project, capsys, *WAIT)
@@ -242,7 +247,7 @@ def test_wait_fails_with_the_lines_of_a_rejected_spec(mwaa, shape, project, caps
 
 def test_wait_ignores_what_mwaa_parsed_before_the_sync(mwaa, shape, project, capsys):
     """Old import errors and old parses say nothing about the files just synced."""
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
+    loader = LOADER
     poll(mwaa, shape, [(d, EARLIER) for d in SPEC_DAGS], [(loader, BROKEN_BETA, EARLIER)])
     poll(mwaa, shape, [(d, LATER) for d in SPEC_DAGS])
 
@@ -273,7 +278,7 @@ def test_wait_times_out_when_a_spec_never_shows(mwaa, shape, project, capsys):
 
 
 def test_platform_file_errors_fail_the_deploy(mwaa, shape, project, capsys):
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
+    loader = LOADER
     text = "SpecErrors: 1 spec file(s) could not be loaded\nspecs/_platform.yaml:3:3: unknown key 'clustr'"
     poll(mwaa, shape, [], [(loader, text, LATER)])
 
@@ -284,10 +289,10 @@ def test_platform_file_errors_fail_the_deploy(mwaa, shape, project, capsys):
 
 
 def test_a_traceback_in_the_loader_fails_the_deploy(mwaa, shape, project, capsys):
-    loader = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
+    loader = LOADER
     trace = (
         "Traceback (most recent call last):\n"
-        '  File "factory_dags_1_of_32.py", line 9\nModuleNotFoundError: No module named x'
+        f'  File "{LOADER_FILES[0]}", line 9\nModuleNotFoundError: No module named x'
     )
     poll(mwaa, shape, [], [(loader, trace, LATER)])
 
@@ -468,7 +473,7 @@ def test_falls_back_to_the_cli_token_route(mwaa, mwaa_webserver, project, capsys
     listed = [
         {
             "dag_id": d,
-            "fileloc": "/usr/local/airflow/dags/factory_dags_1_of_32.py",
+            "fileloc": LOADER,
             "owners": "team-a",
             "is_paused": "True",
         }
@@ -494,14 +499,9 @@ def test_cli_route_reports_a_rejected_spec(mwaa, mwaa_webserver, project, capsys
     cli_token(mwaa, mwaa_webserver["host"])
     mwaa_webserver["outputs"] = {
         "dags list -o json": json.dumps(
-            [
-                {"dag_id": d, "filepath": "factory_dags_1_of_32.py", "owner": "team-a", "paused": "True"}
-                for d in SPEC_DAGS[:2]
-            ]
+            [{"dag_id": d, "filepath": LOADER_FILES[0], "owner": "team-a", "paused": "True"} for d in SPEC_DAGS[:2]]
         ),
-        "dags list-import-errors -o json": json.dumps(
-            [{"filepath": "/usr/local/airflow/dags/factory_dags_1_of_32.py", "error": BROKEN_BETA}]
-        ),
+        "dags list-import-errors -o json": json.dumps([{"filepath": LOADER, "error": BROKEN_BETA}]),
     }
 
     code, out, _ = status(project, capsys, "--api", "cli", "--wait", "--interval", "0", "--settle", "0")

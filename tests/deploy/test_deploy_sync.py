@@ -337,27 +337,27 @@ def test_first_sync_over_files_uploaded_by_hand(s3_server, s3, bucket, project, 
     """Migrating from `aws s3 sync`: identical files are adopted, a different one is a conflict."""
     for key in expected_keys(project):
         body = local_file(project, key).read_bytes()
-        if key == "dags/factory_dags_1_of_32.py":
+        if key == f"dags/{LOADER_FILES[0]}":
             body += b"# edited by hand\n"
         s3.put_object(Bucket=bucket, Key=key, Body=body)  # no factory metadata, like the AWS CLI
     before = versions(s3, bucket)
 
     code, out, _ = sync(s3_server, bucket, project, "--dry-run", capsys=capsys)
     assert code == 1
-    assert "  conflict   factory_dags_1_of_32.py" in out
+    assert f"  conflict   {LOADER_FILES[0]}" in out
     assert "  adopt      specs/gamma.yaml  (identical content already there" in out
 
     code, out, _ = sync(s3_server, bucket, project, capsys=capsys)
 
     assert code == 1
-    assert "conflict   factory_dags_1_of_32.py" in out and "--adopt" in out
+    assert f"conflict   {LOADER_FILES[0]}" in out and "--adopt" in out
     assert written_since(s3, bucket, before) == set()
 
     code, out, _ = sync(s3_server, bucket, project, "--adopt", capsys=capsys)
 
     assert code == 0, out
     # Only the differing file is sent; the rest is adopted as is (plus the manifest).
-    assert written_since(s3, bucket, before) == {"dags/factory_dags_1_of_32.py", MANIFEST}
+    assert written_since(s3, bucket, before) == {f"dags/{LOADER_FILES[0]}", MANIFEST}
     manifest = manifest_of(s3, bucket)
     assert set(manifest["objects"]) == {k.removeprefix("dags/") for k in expected_keys(project)}
 

@@ -39,10 +39,11 @@ from cryptography.x509.oid import NameOID
 
 from factory.cli import main
 from factory.deploy.mwaa_cli import UNSUPPORTED, unsupported
+from factory.load.shards import LOADER_FILES
 
 ENV = "my-env"
 DAG = "sales_daily_rollup"
-LOADER = "/usr/local/airflow/dags/factory_dags_1_of_32.py"
+LOADER = f"/usr/local/airflow/dags/{LOADER_FILES[0]}"
 TOKEN = "cli-token-7f3a"
 RUN_ID = "manual__2026-12-01T06:00:00.123456+00:00"
 CONF = {"day": "2026-12-01"}
